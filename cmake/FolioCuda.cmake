@@ -1,0 +1,22 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Decides whether the CUDA backend is built. AUTO builds it when a CUDA compiler is found; ON
+# requires one. CI builds for one architecture (sm_90) to stay fast; release builds may widen
+# CMAKE_CUDA_ARCHITECTURES.
+set(FOLIO_HAVE_CUDA OFF)
+if(NOT FOLIO_CUDA STREQUAL "OFF")
+    if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+        set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+    endif()
+    include(CheckLanguage)
+    check_language(CUDA)
+    if(CMAKE_CUDA_COMPILER)
+        if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+            set(CMAKE_CUDA_ARCHITECTURES 90)
+        endif()
+        enable_language(CUDA)
+        find_package(CUDAToolkit REQUIRED)
+        set(FOLIO_HAVE_CUDA ON)
+    elseif(FOLIO_CUDA STREQUAL "ON")
+        message(FATAL_ERROR "FOLIO_CUDA=ON but no CUDA compiler was found")
+    endif()
+endif()

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The seam between the engine and a compute backend (CPU reference, CUDA). Internal to
+// inference/: applications use engine.h.
+// A backend owns the model's weights in its own memory and computes forward passes over a
+// per-sequence state it allocates. Promises: forward() appends the given tokens to the state
+// and is exact for any split of a prompt into calls; failures (out of memory, device errors)
+// come back as errors and leave the state as it was before the call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine_types.h"
+#include "model_config.h"
+#include "result.h"
+
+namespace folio::inference {
+
+class BackendState {
+  public:
+    virtual ~BackendState() = default;
+};
+
+// One named fp32 tensor of a sequence's state, in a backend-neutral layout:
+//   kda.<layer>.state  [H, K, V]            recurrent state (rows = key channel)
+//   kda.<layer>.conv   [3, W-1, H*d]        last W-1 pre-convolution q, k, v projections
+//   mla.<layer>.cache  [T, kv_lora + rope]  latent after kv_a_layernorm, then k_pe
+struct StateTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::vector<float> data;
+};
+
+struct ForwardRequest {
+    std::span<const int32_t> tokens;
+    LogitsWanted logits = LogitsWanted::Last;
+    std::vector<float>* logitsOut = nullptr;  // rows appended: 0, 1 or tokens.size()
+    ForwardTrace* trace = nullptr;            // per-layer hidden states appended when set
+};
+
+class Backend {
+  public:
+    virtual ~Backend() = default;
+
+    virtual const ModelConfig& config() const = 0;
+    virtual std::string name() const = 0;
+
+    virtual Result<std::unique_ptr<BackendState>> newState() = 0;
+    virtual Result<std::unique_ptr<BackendState>> cloneState(const BackendState& state) = 0;
+    virtual int64_t stateLength(const BackendState& state) const = 0;
+
+    virtual Status forward(BackendState& state, const ForwardRequest& request) = 0;
+
+    // Runs decoder layer `layer` alone on given inputs [tokens, hidden] from `state`, appending
+    // to that layer's part of the state. For layer-by-layer checks against a reference.
+    virtual Status runLayer(int64_t layer, BackendState& state, std::span<const float> input,
+                            int64_t tokens, std::vector<float>& output) = 0;
+
+    virtual Result<std::vector<StateTensor>> exportState(const BackendState& state) = 0;
+    virtual Status importState(BackendState& state, std::vector<StateTensor> tensors,
+                               int64_t length) = 0;
+};
+
+}  // namespace folio::inference
