@@ -17,7 +17,9 @@ enum class RouterWeighting {
     BiasCorrected,  // scores + e_score_correction_bias, as the checkpoint's remote code does
 };
 
-// Which form of the KDA delta rule a prefill uses; both compute the same function.
+// Which form of the KDA delta rule a prefill uses; both compute the same function. Auto is the
+// backend's choice: on the CPU the recurrent form, which makes any split of a prompt give
+// bit-identical results.
 enum class KdaAlgorithm { Auto, Chunked, Recurrent };
 
 enum class LogitsWanted { None, Last, All };

@@ -111,14 +111,26 @@ class CpuBackend final : public Backend {
     int64_t stateLength(const BackendState& state) const override { return cast(state).s.length; }
 
     Status forward(BackendState& state, const ForwardRequest& request) override {
-        // Work on a copy of the state's small parts so a failure leaves the state untouched.
-        CpuState& target = cast(state);
+        // A failure must leave the state as it was: the KDA states are small enough to keep a
+        // copy of; the MLA caches only grow, so they are cut back to their previous length.
+        SequenceState& s = cast(state).s;
+        const int64_t previousLength = s.length;
+        std::vector<cpu::KdaState> previousKda;
+        auto restore = [&] {
+            if (!previousKda.empty())
+                s.kda = std::move(previousKda);
+            for (cpu::RowStore& cache : s.mla)
+                cache.truncate(previousLength);
+            s.length = previousLength;
+        };
         try {
-            SequenceState working = target.s;
-            FOLIO_TRY(run(working, request));
-            target.s = std::move(working);
-            return {};
+            previousKda = s.kda;
+            Status status = run(s, request);
+            if (!status.ok())
+                restore();
+            return status;
         } catch (const std::bad_alloc&) {
+            restore();
             return makeError(ErrorCode::OutOfMemory,
                              "host memory ran out during a forward pass of ", request.tokens.size(),
                              " tokens; prefill in smaller chunks");

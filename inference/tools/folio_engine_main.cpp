@@ -238,6 +238,7 @@ int runGeneration(const std::filesystem::path& modelDir, const std::vector<int32
         current = std::move(next->values);
     }
     std::printf("]\n");
+    std::fflush(stdout);
     const std::chrono::duration<double> decodeTime = std::chrono::steady_clock::now() - decodeStart;
     std::fprintf(stderr,
                  "backend: %s\nprompt: %zu tokens in %.3f s (%.1f tokens/s)\n"
