@@ -330,6 +330,8 @@ class JsonParser {
             return fail("invalid number");
         if (text_[pos_] == '0') {
             ++pos_;
+            if (digit(pos_))
+                return fail("leading zero in number");
         } else {
             while (digit(pos_))
                 ++pos_;

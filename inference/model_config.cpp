@@ -318,8 +318,13 @@ Result<ModelConfig> parseModelConfig(std::string_view jsonText) {
          {std::pair{"vocab_size", c.vocabSize}, std::pair{"hidden_size", c.hiddenSize},
           std::pair{"intermediate_size", c.intermediateSize},
           std::pair{"num_attention_heads", c.numAttentionHeads},
-          std::pair{"kv_lora_rank", c.kvLoraRank}, std::pair{"num_experts", c.numExperts},
+          std::pair{"kv_lora_rank", c.kvLoraRank},
+          std::pair{"q_lora_rank", c.qLoraRank.value_or(0)},
+          std::pair{"qk_nope_head_dim", c.qkNopeHeadDim},
+          std::pair{"qk_rope_head_dim", c.qkRopeHeadDim}, std::pair{"v_head_dim", c.vHeadDim},
+          std::pair{"num_experts", c.numExperts},
           std::pair{"moe_intermediate_size", c.moeIntermediateSize},
+          std::pair{"num_shared_experts", c.numSharedExperts},
           std::pair{"linear_attn_config.num_heads", c.kdaNumHeads},
           std::pair{"linear_attn_config.head_dim", c.kdaHeadDim}}) {
         if (value > kMaxDim)

@@ -89,15 +89,17 @@ Result<TensorInfo> parseTensorEntry(const std::string& name, const JsonValue& en
             return tensorError("shape holds a value that is not a non-negative integer");
         info.shape.push_back(*value);
     }
+    // The element count only has to fit in 64 bits here; the byte size is compared with
+    // data_offsets below, which are bounded by the data area.
+    constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
     uint64_t elements = 1;
     if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) {
         elements = 0;
     } else {
         for (int64_t d : info.shape) {
-            if (!checkedMultiply(elements, static_cast<uint64_t>(d), dataSize, elements))
+            if (!checkedMultiply(elements, static_cast<uint64_t>(d), kNoLimit, elements))
                 return tensorError(cat("shape ", shapeToString(info.shape),
-                                       " is larger than the file's data area (", dataSize,
-                                       " bytes)"));
+                                       " has too many elements to count in 64 bits"));
         }
     }
 
@@ -116,12 +118,11 @@ Result<TensorInfo> parseTensorEntry(const std::string& name, const JsonValue& en
         return tensorError(cat("data_offsets [", info.begin, ", ", info.end,
                                "] extend past the data area of ", dataSize, " bytes"));
     uint64_t expectedBytes = 0;
-    if (!checkedMultiply(elements, dtypeSize(info.dtype), dataSize, expectedBytes))
-        return tensorError("shape x dtype is larger than the data area");
-    if (expectedBytes != info.end - info.begin)
+    const bool fits = checkedMultiply(elements, dtypeSize(info.dtype), kNoLimit, expectedBytes);
+    if (!fits || expectedBytes != info.end - info.begin)
         return tensorError(cat("shape ", shapeToString(info.shape), " of ", dtypeName(info.dtype),
-                               " needs ", expectedBytes, " bytes but data_offsets give ",
-                               info.end - info.begin));
+                               " needs ", fits ? std::to_string(expectedBytes) : "over 2^64",
+                               " bytes but data_offsets give ", info.end - info.begin));
     return info;
 }
 
