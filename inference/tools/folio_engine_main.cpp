@@ -6,6 +6,7 @@
 //   folio-engine generate DIR --prompt-ids 1,2,3 [--max-tokens N] [--temperature T] [--top-k K]
 //                         [--top-p P] [--repetition-penalty R] [--seed S] [--backend cpu|cuda]
 //   folio-engine demo [--max-tokens N]
+//   folio-engine tokenize --tokenizer DIR (--text S | --text-file F) [--chat] [--pieces]
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,9 @@
 #include "inference/golden_check.h"
 #include "inference/model_builder.h"
 #include "inference/sampler.h"
+#if FOLIO_HAVE_TOKENIZER
+#include "tokenize_command.h"
+#endif
 #include "tool_logging.h"
 
 namespace {
@@ -40,12 +45,14 @@ constexpr const char* kUsage = R"(usage:
   folio-engine generate DIR --prompt-ids 1,2,3 [--max-tokens N] [--temperature T] [--top-k K]
                             [--top-p P] [--repetition-penalty R] [--seed S] [--backend cpu|cuda]
   folio-engine demo [--max-tokens N]
+  folio-engine tokenize --tokenizer DIR (--text S | --text-file F) [--chat] [--pieces]
 options for every command: --verbose (debug log on the console)
 )";
 
 struct Args {
     std::vector<std::string> positional;
     std::map<std::string, std::string> options;
+    std::set<std::string> flags;  // options without a value: --chat, --pieces
     bool verbose = false;
 };
 
@@ -55,6 +62,8 @@ std::optional<Args> parseArgs(int argc, char** argv) {
         std::string a = argv[i];
         if (a == "--verbose") {
             args.verbose = true;
+        } else if (a == "--chat" || a == "--pieces") {
+            args.flags.insert(a.substr(2));
         } else if (a.rfind("--", 0) == 0) {
             if (i + 1 >= argc) {
                 std::fprintf(stderr, "folio-engine: option %s needs a value\n", a.c_str());
@@ -306,6 +315,35 @@ int demo(const Args& args) {
     return runGeneration(folder, prompt, EngineOptions{}, sampling, maxTokens);
 }
 
+#if FOLIO_HAVE_TOKENIZER
+int tokenize(const Args& args) {
+    if (!args.positional.empty())
+        return usageError("tokenize takes no positional arguments");
+    tools::TokenizeRequest request;
+    auto dir = args.options.find("tokenizer");
+    if (dir == args.options.end())
+        return usageError("tokenize needs --tokenizer DIR");
+    request.tokenizerDir = dir->second;
+    if (auto it = args.options.find("text"); it != args.options.end())
+        request.text = it->second;
+    if (auto it = args.options.find("text-file"); it != args.options.end())
+        request.textFile = it->second;
+    if (request.text.has_value() == request.textFile.has_value())
+        return usageError("tokenize needs exactly one of --text and --text-file");
+    request.chat = args.flags.count("chat") > 0;
+    request.pieces = args.flags.count("pieces") > 0;
+    auto json = tools::runTokenize(request);
+    if (!json)
+        return fail(json.error());
+    std::printf("%s\n", json->c_str());
+    return 0;
+}
+#else
+int tokenize(const Args&) {
+    return usageError("this build has no tokenizer (it was configured without ICU)");
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -333,5 +371,7 @@ int main(int argc, char** argv) {
         return generate(*args);
     if (command == "demo")
         return demo(*args);
+    if (command == "tokenize")
+        return tokenize(*args);
     return usageError("unknown command \"" + command + "\"");
 }
