@@ -24,16 +24,6 @@ class BackendState {
     virtual ~BackendState() = default;
 };
 
-// One named fp32 tensor of a sequence's state, in a backend-neutral layout:
-//   kda.<layer>.state  [H, K, V]            recurrent state (rows = key channel)
-//   kda.<layer>.conv   [3, W-1, H*d]        last W-1 pre-convolution q, k, v projections
-//   mla.<layer>.cache  [T, kv_lora + rope]  latent after kv_a_layernorm, then k_pe
-struct StateTensor {
-    std::string name;
-    std::vector<int64_t> shape;
-    std::vector<float> data;
-};
-
 struct ForwardRequest {
     std::span<const int32_t> tokens;
     LogitsWanted logits = LogitsWanted::Last;
@@ -59,7 +49,9 @@ class Backend {
     virtual Status runLayer(int64_t layer, BackendState& state, std::span<const float> input,
                             int64_t tokens, std::vector<float>& output) = 0;
 
-    virtual Result<std::vector<StateTensor>> exportState(const BackendState& state) = 0;
+    // The state as tensors; MLA caches hold only rows [fromRow, length).
+    virtual Result<std::vector<StateTensor>> exportState(const BackendState& state,
+                                                         int64_t fromRow) = 0;
     virtual Status importState(BackendState& state, std::vector<StateTensor> tensors,
                                int64_t length) = 0;
 };

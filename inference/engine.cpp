@@ -122,7 +122,7 @@ Result<Logits> Engine::decode(Sequence& sequence, int32_t token) {
 Result<std::vector<std::byte>> Engine::saveState(const Sequence& sequence) const {
     if (sequence.backend_ != backend_)
         return makeError(ErrorCode::InvalidArgument, "the sequence belongs to a different engine");
-    FOLIO_ASSIGN_OR_RETURN(auto tensors, backend_->exportState(*sequence.state_));
+    FOLIO_ASSIGN_OR_RETURN(auto tensors, exportState(sequence));
     return encodeState(config().fingerprint(), sequence.tokens_, tensors);
 }
 
@@ -131,11 +131,26 @@ Result<Sequence> Engine::loadState(std::span<const std::byte> bytes) {
     if (decoded.fingerprint != config().fingerprint())
         return makeError(ErrorCode::InvalidArgument,
                          "the sequence state was saved for a different model");
+    return importState(std::move(decoded.tokens), std::move(decoded.tensors));
+}
+
+Result<std::vector<StateTensor>> Engine::exportState(const Sequence& sequence,
+                                                     int64_t fromToken) const {
+    if (sequence.backend_ != backend_)
+        return makeError(ErrorCode::InvalidArgument, "the sequence belongs to a different engine");
+    if (fromToken < 0 || fromToken > sequence.length())
+        return makeError(ErrorCode::InvalidArgument, "cannot export a state from token ",
+                         fromToken, " of a sequence of ", sequence.length());
+    return backend_->exportState(*sequence.state_, fromToken);
+}
+
+Result<Sequence> Engine::importState(std::vector<int32_t> tokens,
+                                     std::vector<StateTensor> tensors) {
     FOLIO_ASSIGN_OR_RETURN(Sequence sequence, newSequence());
-    FOLIO_TRY(checkTokens(sequence, decoded.tokens));
-    FOLIO_TRY(backend_->importState(*sequence.state_, std::move(decoded.tensors),
-                                    static_cast<int64_t>(decoded.tokens.size())));
-    sequence.tokens_ = std::move(decoded.tokens);
+    FOLIO_TRY(checkTokens(sequence, tokens));
+    FOLIO_TRY(backend_->importState(*sequence.state_, std::move(tensors),
+                                    static_cast<int64_t>(tokens.size())));
+    sequence.tokens_ = std::move(tokens);
     return sequence;
 }
 

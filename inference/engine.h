@@ -87,6 +87,14 @@ class Engine {
     Result<std::vector<std::byte>> saveState(const Sequence& sequence) const;
     Result<Sequence> loadState(std::span<const std::byte> bytes);
 
+    // The state as tensors, for snapshot chains: KDA states and convolution windows whole, MLA
+    // caches only rows [fromToken, length) — what a snapshot at `fromToken` lacks.
+    Result<std::vector<StateTensor>> exportState(const Sequence& sequence,
+                                                 int64_t fromToken = 0) const;
+    // A sequence from its tokens and complete state tensors (MLA caches with every row), e.g.
+    // the rows of a snapshot chain concatenated. Shapes and names are checked.
+    Result<Sequence> importState(std::vector<int32_t> tokens, std::vector<StateTensor> tensors);
+
     // For tools and tests that check a backend layer by layer.
     Backend& backend() { return *backend_; }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace folio::inference {
@@ -30,6 +31,17 @@ struct EngineOptions {
     KdaAlgorithm kdaAlgorithm = KdaAlgorithm::Auto;
     int threads = 0;                    // CPU worker threads; 0 = one per hardware thread
     int64_t prefillChunkTokens = 1024;  // tokens per forward call during prefill (bounds memory)
+};
+
+// One named fp32 tensor of a sequence's state, in a backend-neutral layout:
+//   kda.<layer>.state  [H, K, V]            recurrent state (rows = key channel)
+//   kda.<layer>.conv   [3, W-1, H*d]        last W-1 pre-convolution q, k, v projections
+//   mla.<layer>.cache  [T, kv_lora + rope]  latent after kv_a_layernorm, then k_pe
+// Tensors come in layer order, and for a KDA layer state before conv.
+struct StateTensor {
+    std::string name;
+    std::vector<int64_t> shape;
+    std::vector<float> data;
 };
 
 // Hidden states captured during a forward pass, for checks against a reference.

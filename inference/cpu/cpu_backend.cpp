@@ -155,7 +155,8 @@ class CpuBackend final : public Backend {
         }
     }
 
-    Result<std::vector<StateTensor>> exportState(const BackendState& state) override {
+    Result<std::vector<StateTensor>> exportState(const BackendState& state,
+                                                 int64_t fromRow) override {
         const ModelConfig& c = model_->config;
         const SequenceState& s = cast(state).s;
         std::vector<StateTensor> out;
@@ -169,10 +170,12 @@ class CpuBackend final : public Backend {
                                s.kda[sz(i)].conv});
             } else {
                 const cpu::RowStore& rows = s.mla[sz(i)];
-                StateTensor t{cat("mla.", i, ".cache"), {rows.rows(), rows.width()}, {}};
-                t.data.resize(sz(rows.rows() * rows.width()));
-                for (int64_t r = 0; r < rows.rows(); ++r)
-                    std::copy_n(rows.row(r), rows.width(), t.data.begin() + r * rows.width());
+                const int64_t count = rows.rows() - fromRow;
+                StateTensor t{cat("mla.", i, ".cache"), {count, rows.width()}, {}};
+                t.data.resize(sz(count * rows.width()));
+                for (int64_t r = 0; r < count; ++r)
+                    std::copy_n(rows.row(fromRow + r), rows.width(),
+                                t.data.begin() + r * rows.width());
                 out.push_back(std::move(t));
             }
         }
