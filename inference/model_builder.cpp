@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "model_builder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <set>
 #include <vector>
 
 #include "model_config.h"
@@ -53,9 +56,9 @@ std::string configJson(int hidden, int layers, const std::string& kdaLayers,
   "tie_word_embeddings": false,
   "model_max_length": 1048576,
   "bos_token_id": )",
-               vocab - 4, R"(,
+               vocab - 256, R"(,
   "eos_token_id": )",
-               vocab - 3, R"(,
+               vocab - 254, R"(,
   "pad_token_id": )",
                vocab - 1, R"(,
   "linear_attn_config": {
@@ -113,14 +116,180 @@ bool endsWith(const std::string& s, const std::string& suffix) {
            s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// The text the byte tokenizer's merges are learned from: fixed, so the merges are deterministic.
+constexpr const char* kMergeCorpus =
+    "The parties agree that either party may terminate this agreement for convenience on thirty "
+    "days written notice. The researcher reads the papers and the engineer reads the code; the "
+    "question is answered from the documents in the session, with citations to the page and the "
+    "line. Where does user input reach the database without being escaped? The contract states "
+    "that the supplier shall deliver the goods and that the buyer shall pay the price within "
+    "the period stated in the order. This section describes the state of the model after each "
+    "document, which is stored so that the next question does not read the documents again.";
+
+// Kimi's special tokens by offset from the first special id (tokenizer_config.json of the
+// official checkpoint); the other offsets are reserved names the loader fills in.
+const std::vector<std::pair<int, const char*>>& kimiSpecialNames() {
+    static const std::vector<std::pair<int, const char*>> names = {
+        {0, "[BOS]"},
+        {1, "[EOS]"},
+        {2, "<|im_end|>"},
+        {3, "<|im_user|>"},
+        {4, "<|im_assistant|>"},
+        {6, "<|start_header_id|>"},
+        {7, "<|end_header_id|>"},
+        {9, "[EOT]"},
+        {10, "<|im_system|>"},
+        {11, "<|tool_calls_section_begin|>"},
+        {12, "<|tool_calls_section_end|>"},
+        {13, "<|tool_call_begin|>"},
+        {14, "<|tool_call_argument_begin|>"},
+        {15, "<|tool_call_end|>"},
+        {17, "<|im_middle|>"},
+        {254, "[UNK]"},
+        {255, "[PAD]"},
+    };
+    return names;
+}
+
+std::string base64(const std::string& bytes) {
+    static const char* alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < bytes.size(); i += 3) {
+        const uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) |
+                           (uint32_t(uint8_t(bytes[i + 1])) << 8) | uint8_t(bytes[i + 2]);
+        for (int s = 18; s >= 0; s -= 6)
+            out += alphabet[(v >> s) & 63];
+    }
+    if (i + 1 == bytes.size()) {
+        const uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == bytes.size()) {
+        const uint32_t v =
+            (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+        out += alphabet[(v >> 18) & 63];
+        out += alphabet[(v >> 12) & 63];
+        out += alphabet[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+// Byte-pair merges learned from kMergeCorpus: each step merges the most frequent adjacent pair
+// within words (ties: the smallest pair by bytes); when the text has no pairs left, pairs of
+// lowercase letters follow in alphabetical order. Every merge's parts have lower ranks.
+std::vector<std::string> learnMerges(size_t count) {
+    std::vector<std::vector<std::string>> words;
+    const std::string text = kMergeCorpus;
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find(' ', start + 1);
+        if (end == std::string::npos)
+            end = text.size();
+        std::vector<std::string> word;
+        for (size_t i = start; i < end; ++i)
+            word.emplace_back(1, text[i]);
+        words.push_back(std::move(word));
+        start = end;
+    }
+    std::set<std::string> known;
+    std::vector<std::string> merges;
+    while (merges.size() < count) {
+        std::map<std::pair<std::string, std::string>, int> counts;
+        for (const auto& word : words)
+            for (size_t i = 0; i + 1 < word.size(); ++i)
+                ++counts[{word[i], word[i + 1]}];
+        const std::pair<std::string, std::string>* best = nullptr;
+        int bestCount = 0;
+        for (const auto& [pair, n] : counts) {
+            if (n > bestCount && !known.contains(pair.first + pair.second)) {
+                best = &pair;
+                bestCount = n;
+            }
+        }
+        if (best == nullptr)
+            break;
+        const std::string merged = best->first + best->second;
+        const auto [left, right] = *best;
+        for (auto& word : words) {
+            std::vector<std::string> next;
+            for (size_t i = 0; i < word.size(); ++i) {
+                if (i + 1 < word.size() && word[i] == left && word[i + 1] == right) {
+                    next.push_back(merged);
+                    ++i;
+                } else {
+                    next.push_back(word[i]);
+                }
+            }
+            word = std::move(next);
+        }
+        known.insert(merged);
+        merges.push_back(merged);
+    }
+    for (char a = 'a'; a <= 'z' && merges.size() < count; ++a)
+        for (char b = 'a'; b <= 'z' && merges.size() < count; ++b)
+            if (known.insert(std::string{a, b}).second)
+                merges.push_back(std::string{a, b});
+    return merges;
+}
+
+Status writeTextFile(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out)
+        return makeError(ErrorCode::Io, "cannot write ", path.string());
+    return {};
+}
+
 }  // namespace
+
+Status writeByteTokenizer(const std::filesystem::path& folder, int64_t vocabSize) {
+    constexpr int64_t kSpecials = 256;
+    if (vocabSize < 256 + kSpecials)
+        return makeError(ErrorCode::InvalidArgument,
+                         "a byte tokenizer needs a vocabulary of at least ", 256 + kSpecials,
+                         " ids (256 bytes and 256 special tokens), not ", vocabSize);
+    const int64_t base = vocabSize - kSpecials;
+    const std::vector<std::string> merges = learnMerges(static_cast<size_t>(base - 256));
+    if (static_cast<int64_t>(merges.size()) != base - 256)
+        return makeError(ErrorCode::InvalidArgument, "a vocabulary of ", vocabSize,
+                         " ids needs more merges than the byte tokenizer can make");
+    std::string ranks;
+    for (int b = 0; b < 256; ++b)
+        ranks += cat(base64(std::string(1, static_cast<char>(b))), " ", b, "\n");
+    for (size_t i = 0; i < merges.size(); ++i)
+        ranks += cat(base64(merges[i]), " ", 256 + i, "\n");
+
+    std::string config = "{\n  \"added_tokens_decoder\": {";
+    bool first = true;
+    for (const auto& [offset, name] : kimiSpecialNames()) {
+        config += cat(first ? "" : ",", "\n    \"", base + offset, "\": {\"content\": \"", name,
+                      "\", \"special\": true}");
+        first = false;
+    }
+    config +=
+        cat("\n  },\n  \"bos_token\": \"[BOS]\",\n  \"eos_token\": \"[EOS]\",\n",
+            "  \"pad_token\": \"[PAD]\",\n  \"unk_token\": \"[UNK]\",\n",
+            "  \"model_max_length\": 1048576,\n",
+            "  \"folio_note\": \"byte-level tokenizer of Folio's generated test models\"\n}\n");
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    if (ec)
+        return makeError(ErrorCode::Io, "cannot create ", folder.string(), ": ", ec.message());
+    FOLIO_TRY(writeTextFile(folder / "tiktoken.model", ranks));
+    return writeTextFile(folder / "tokenizer_config.json", config);
+}
 
 Result<std::string> presetConfigJson(const std::string& preset) {
     if (preset == "demo")
         return configJson(256, 6, "1, 2, 3, 5", "4, 6", 2, 64, 1024, 2, 64, 32, 64, 128, 16, 4, 96,
                           512);
     if (preset == "tiny")
-        return configJson(64, 4, "1, 2, 3", "4", 2, 32, 256, 2, 16, 8, 16, 32, 8, 2, 32, 128);
+        return configJson(64, 4, "1, 2, 3", "4", 2, 32, 640, 2, 16, 8, 16, 32, 8, 2, 32, 128);
     return makeError(ErrorCode::InvalidArgument, "unknown model preset \"", preset,
                      "\" (known: demo, tiny)");
 }
@@ -179,12 +348,8 @@ Status writeRandomModel(const std::filesystem::path& folder, const std::string& 
     FOLIO_TRY(writeSafetensors(
         folder / "model.safetensors", records,
         {{"format", "pt"}, {"folio_note", "random weights: answers are not meaningful"}}));
-    std::ofstream out(folder / "config.json", std::ios::binary | std::ios::trunc);
-    out << json;
-    out.close();
-    if (!out)
-        return makeError(ErrorCode::Io, "cannot write ", (folder / "config.json").string());
-    return {};
+    FOLIO_TRY(writeTextFile(folder / "config.json", json));
+    return writeByteTokenizer(folder, config.vocabSize);
 }
 
 }  // namespace folio::inference

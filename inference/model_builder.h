@@ -16,8 +16,16 @@ namespace folio::inference {
 // config.json text of a named preset: "demo" (the bundled demo model) or "tiny" (fast tests).
 Result<std::string> presetConfigJson(const std::string& preset);
 
-// Writes config.json and model.safetensors into `folder` (created if needed).
+// Writes config.json, model.safetensors and the byte tokenizer (writeByteTokenizer) into
+// `folder` (created if needed).
 Status writeRandomModel(const std::filesystem::path& folder, const std::string& configJson,
                         uint64_t seed);
+
+// Writes tiktoken.model and tokenizer_config.json of a deterministic byte-level BPE tokenizer
+// with `vocabSize` ids, as Kimi lays them out: ranks 0..255 are the single bytes, then merges
+// learned from a fixed built-in English text (the same every time), up to vocabSize - 256; the
+// last 256 ids are the special tokens, named as Kimi names them at Kimi's offsets ([BOS] first,
+// <|im_end|> = first + 2, <|im_middle|> = first + 17, [PAD] last). Needs vocabSize >= 512.
+Status writeByteTokenizer(const std::filesystem::path& folder, int64_t vocabSize);
 
 }  // namespace folio::inference

@@ -295,7 +295,8 @@ int demo(const Args& args) {
     if (!parseNumber(args, "max-tokens", maxTokens) || maxTokens < 0)
         return usageError("invalid --max-tokens");
     const auto folder = tools::dataFolder() / "models" / "demo";
-    if (!std::filesystem::exists(folder / "model.safetensors")) {
+    if (!std::filesystem::exists(folder / "model.safetensors") ||
+        !std::filesystem::exists(folder / "tiktoken.model")) {
         auto json = presetConfigJson("demo");
         if (!json)
             return fail(json.error());
