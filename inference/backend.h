@@ -16,6 +16,7 @@
 #include "engine_types.h"
 #include "model_config.h"
 #include "result.h"
+#include "sampler.h"
 
 namespace folio::inference {
 
@@ -43,6 +44,15 @@ class Backend {
     virtual int64_t stateLength(const BackendState& state) const = 0;
 
     virtual Status forward(BackendState& state, const ForwardRequest& request) = 0;
+
+    // Appends `token` and chooses the next token on the backend itself, so that logits never
+    // leave it; `uniform` in [0, 1) drives a sampled choice. Backends that cannot return
+    // Unsupported, and the engine samples on the host instead.
+    virtual Result<int32_t> decodeSampled(BackendState& state, int32_t token,
+                                          const SamplingOptions& sampling, double uniform) {
+        (void)state, (void)token, (void)sampling, (void)uniform;
+        return makeError(ErrorCode::Unsupported, name(), " does not sample on the device");
+    }
 
     // Runs decoder layer `layer` alone on given inputs [tokens, hidden] from `state`, appending
     // to that layer's part of the state. For layer-by-layer checks against a reference.

@@ -5,6 +5,9 @@
 
 #include "backend.h"
 #include "cpu/cpu_backend.h"
+#ifdef FOLIO_HAVE_CUDA
+#include "cuda/cuda_backend.h"
+#endif
 #include "log.h"
 #include "state_format.h"
 
@@ -37,9 +40,15 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::filesystem::path& modelD
             FOLIO_ASSIGN_OR_RETURN(backend, createCpuBackend(modelDir, options));
             break;
         }
-        case BackendKind::Cuda:
+        case BackendKind::Cuda: {
+#ifdef FOLIO_HAVE_CUDA
+            FOLIO_ASSIGN_OR_RETURN(backend, createCudaBackend(modelDir, options));
+            break;
+#else
             return makeError(ErrorCode::Unsupported,
                              "this build of Folio has no CUDA backend; use the CPU backend");
+#endif
+        }
     }
     log(LogLevel::Info, cat("engine opened ", modelDir.string(), " on ", backend->name()));
     return std::unique_ptr<Engine>(new Engine(std::move(backend), options));

@@ -31,6 +31,9 @@ struct EngineOptions {
     KdaAlgorithm kdaAlgorithm = KdaAlgorithm::Auto;
     int threads = 0;                    // CPU worker threads; 0 = one per hardware thread
     int64_t prefillChunkTokens = 1024;  // tokens per forward call during prefill (bounds memory)
+    int cudaDevice = 0;                 // which GPU the CUDA backend uses
+    // Called while the weights load: bytes done of total (the CUDA upload reports per tensor).
+    std::function<void(uint64_t done, uint64_t total)> onLoadProgress;
 };
 
 // One named fp32 tensor of a sequence's state, in a backend-neutral layout:

@@ -1,0 +1,998 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "../checkpoint.h"
+#include "../log.h"
+#include "../model_weights.h"
+#include "cuda_check.h"
+#include "cuda_model.h"
+#include "cuda_state.h"
+#include "kernels.h"
+#include "weight_plan.h"
+
+namespace folio::inference {
+namespace {
+
+using namespace cuda;
+
+constexpr int kPageRows = 4096;
+constexpr int kDecodeSplits = 96;
+constexpr int kLogitsRowsPerBatch = 64;
+constexpr int64_t kMaxForwardTokens = 4096;
+
+const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
+
+DeviceState& cast(BackendState& s) {
+    return static_cast<DeviceState&>(s);
+}
+const DeviceState& cast(const BackendState& s) {
+    return static_cast<const DeviceState&>(s);
+}
+
+// Lays out typed buffers in one device allocation.
+class Arena {
+  public:
+    template <typename T>
+    void reserve(T*& target, int64_t count) {
+        const uint64_t offset = (total_ + 255) / 256 * 256;
+        total_ = offset + static_cast<uint64_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+        fixups_.push_back({reinterpret_cast<void**>(&target), offset});
+    }
+    uint64_t bytes() const { return total_; }
+    Status allocate(const char* what) {
+        void* raw = nullptr;
+        const cudaError_t status = cudaMalloc(&raw, total_);
+        if (status != cudaSuccess) {
+            cudaGetLastError();
+            return makeError(ErrorCode::OutOfMemory, what, " needs ", total_ >> 20,
+                             " MiB of GPU memory that is not free");
+        }
+        memory_.reset(raw, [](void* p) { cudaFree(p); });
+        for (const auto& [target, offset] : fixups_)
+            *target = static_cast<std::byte*>(raw) + offset;
+        return {};
+    }
+
+  private:
+    uint64_t total_ = 0;
+    std::vector<std::pair<void**, uint64_t>> fixups_;
+    std::shared_ptr<void> memory_;
+};
+
+struct Scratch {
+    int64_t tokens = 0;
+    float *x, *normed, *proj, *gates, *attended, *qLatent, *oLatent, *partial, *logits;
+    bf16* narrow;
+    float *routerLogits, *slotWeights;
+    int32_t *slotIds, *tokenIds, *groupRows;
+    float *groupWeights, *gathered, *gateUp, *act, *expertOut;
+    SampleParams* params;
+    int32_t* nextToken;
+    int64_t partialFloats = 0, narrowCount = 0;
+};
+
+class CudaBackend final : public Backend {
+  public:
+    ~CudaBackend() override {
+        if (cublas_)
+            cublasDestroy(cublas_);
+        if (stream_)
+            cudaStreamDestroy(stream_);
+        if (hostParams_)
+            cudaFreeHost(hostParams_);
+    }
+
+    static Result<std::shared_ptr<Backend>> create(const ModelConfig& config,
+                                                   std::unique_ptr<Checkpoint> checkpoint,
+                                                   std::unique_ptr<ModelWeights> weights,
+                                                   uint64_t seed, const EngineOptions& options) {
+        FOLIO_TRY(checkSupported(config));
+        FOLIO_TRY(cudaDeviceAvailable());
+        FOLIO_CUDA_TRY(cudaSetDevice(options.cudaDevice));
+        auto b = std::shared_ptr<CudaBackend>(new CudaBackend());
+        b->config_ = config;
+        b->options_ = options;
+        b->checkpoint_ = std::move(checkpoint);
+        b->weights_ = std::move(weights);
+        FOLIO_CUDA_TRY(cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking));
+        FOLIO_CUBLAS_TRY(cublasCreate(&b->cublas_));
+        FOLIO_CUBLAS_TRY(cublasSetStream(b->cublas_, b->stream_));
+        FOLIO_CUBLAS_TRY(cublasSetMathMode(b->cublas_, CUBLAS_DEFAULT_MATH));
+
+        // Plan all device memory before allocating any of it.
+        WeightPlan plan(config, b->weights_.get(), b->model_);
+        b->scratch_.tokens = std::clamp<int64_t>(options.prefillChunkTokens, 1, kMaxForwardTokens);
+        Arena scratch = b->planScratch();
+        size_t freeBytes = 0, totalBytes = 0;
+        FOLIO_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
+        const uint64_t stateBytes = b->sequenceBytes(4096);
+        const uint64_t needed = plan.bytes() + scratch.bytes() + stateBytes;
+        if (needed > freeBytes) {
+            return makeError(
+                ErrorCode::OutOfMemory, "the model does not fit in GPU memory: weights ",
+                plan.bytes() >> 20, " MiB + work buffers for prefill chunks of ",
+                b->scratch_.tokens, " tokens ", scratch.bytes() >> 20, " MiB + one 4K-token ",
+                "sequence ", stateBytes >> 20, " MiB = ", needed >> 20, " MiB, but only ",
+                freeBytes >> 20, " MiB of ", totalBytes >> 20,
+                " MiB are free. Lower the prefill chunk size, close other GPU programs, or use a "
+                "GPU with more memory (the full Kimi-Linear-48B-A3B needs about 100 GB in bf16)");
+        }
+        FOLIO_ASSIGN_OR_RETURN(b->weightMemory_,
+                               plan.materialise(seed, options.onLoadProgress, b->stream_));
+        FOLIO_TRY(scratch.allocate("the prefill work buffers"));
+        b->scratchArena_ = std::move(scratch);
+        FOLIO_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&b->hostParams_),
+                                      sizeof(SampleParams) + sizeof(int32_t) * 4));
+        b->hostToken_ = reinterpret_cast<int32_t*>(b->hostParams_ + 1);
+        const ModelConfig& c = b->config_;
+        FOLIO_CUDA_TRY(configureMlaAttention(mlaAttentionSharedBytes(
+            static_cast<int>(c.numAttentionHeads), static_cast<int>(c.kvLoraRank),
+            static_cast<int>(c.qkRopeHeadDim))));
+        cudaDeviceProp prop{};
+        FOLIO_CUDA_TRY(cudaGetDeviceProperties(&prop, options.cudaDevice));
+        b->deviceName_ = prop.name;
+        log(LogLevel::Info, cat("cuda backend ready on ", prop.name, ": weights ",
+                                plan.bytes() >> 20, " MiB, work buffers ",
+                                b->scratchArena_.bytes() >> 20, " MiB"));
+        return std::shared_ptr<Backend>(b);
+    }
+
+    const ModelConfig& config() const override { return config_; }
+    std::string name() const override { return cat("cuda (bf16, ", deviceName_, ")"); }
+
+    Result<std::unique_ptr<BackendState>> newState() override {
+        auto s = std::make_unique<DeviceState>();
+        FOLIO_TRY(allocateState(*s));
+        FOLIO_CUDA_TRY(cudaMemsetAsync(s->kdaMemory, 0, s->kdaBytes, stream_));
+        FOLIO_CUDA_TRY(cudaMemsetAsync(s->deviceLength, 0, sizeof(int32_t), stream_));
+        FOLIO_CUDA_TRY(cudaMemsetAsync(s->seen, 0, s->seenWords * 4, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        return std::unique_ptr<BackendState>(std::move(s));
+    }
+
+    Result<std::unique_ptr<BackendState>> cloneState(const BackendState& from) override {
+        const DeviceState& src = cast(from);
+        auto s = std::make_unique<DeviceState>();
+        FOLIO_TRY(allocateState(*s));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(s->kdaMemory, src.kdaMemory, s->kdaBytes,
+                                       cudaMemcpyDeviceToDevice, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(s->deviceLength, src.deviceLength, sizeof(int32_t),
+                                       cudaMemcpyDeviceToDevice, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(s->seen, src.seen, s->seenWords * 4,
+                                       cudaMemcpyDeviceToDevice, stream_));
+        s->length = src.length;
+        for (size_t i = 0; i < s->caches.size(); ++i) {
+            s->caches[i].pages = src.caches[i].pages;  // shared until written
+            FOLIO_TRY(uploadPageTable(s->caches[i]));
+        }
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        return std::unique_ptr<BackendState>(std::move(s));
+    }
+
+    int64_t stateLength(const BackendState& s) const override { return cast(s).length; }
+
+    Status forward(BackendState& state, const ForwardRequest& request) override {
+        DeviceState& s = cast(state);
+        const auto total = static_cast<int64_t>(request.tokens.size());
+        if (total == 0)
+            return {};
+        if (total == 1 && request.trace == nullptr) {
+            SampleParams params;
+            params.inputToken = request.tokens[0];
+            FOLIO_TRY(decodeStep(s, params));
+            if (request.logits != LogitsWanted::None && request.logitsOut != nullptr) {
+                std::vector<float>& out = *request.logitsOut;
+                const size_t offset = out.size();
+                out.resize(offset + sz(config_.vocabSize));
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(out.data() + offset, scratch_.logits,
+                                               sz(config_.vocabSize) * sizeof(float),
+                                               cudaMemcpyDeviceToHost, stream_));
+                FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+            }
+            return {};
+        }
+        for (int64_t done = 0; done < total;) {
+            const int64_t n = std::min(scratch_.tokens, total - done);
+            const bool last = done + n == total;
+            const LogitsWanted wanted = request.logits == LogitsWanted::All ? LogitsWanted::All
+                                        : last                              ? request.logits
+                                                                            : LogitsWanted::None;
+            FOLIO_TRY(prefillChunk(s, request.tokens.subspan(sz(done), sz(n)), wanted,
+                                   request.logitsOut, request.trace));
+            done += n;
+        }
+        return {};
+    }
+
+    Result<int32_t> decodeSampled(BackendState& state, int32_t token,
+                                  const SamplingOptions& sampling, double uniform) override {
+        SampleParams params;
+        params.inputToken = token;
+        params.temperature = sampling.temperature;
+        params.topK = static_cast<int32_t>(std::min<int64_t>(sampling.topK, INT32_MAX));
+        params.topP = sampling.topP;
+        params.repetitionPenalty = sampling.repetitionPenalty;
+        params.uniform = static_cast<float>(uniform);
+        FOLIO_TRY(decodeStep(cast(state), params));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        return *hostToken_;
+    }
+
+    Status runLayer(int64_t layer, BackendState& state, std::span<const float> input,
+                    int64_t tokens, std::vector<float>& output) override {
+        const ModelConfig& c = config_;
+        if (layer < 0 || layer >= c.numLayers)
+            return makeError(ErrorCode::InvalidArgument, "layer ", layer, " does not exist");
+        if (static_cast<int64_t>(input.size()) != tokens * c.hiddenSize)
+            return makeError(ErrorCode::InvalidArgument, "runLayer: input has ", input.size(),
+                             " values, expected ", tokens * c.hiddenSize);
+        if (tokens > scratch_.tokens)
+            return makeError(ErrorCode::InvalidArgument, "runLayer: at most ", scratch_.tokens,
+                             " tokens at a time");
+        DeviceState& s = cast(state);
+        FOLIO_TRY(reserveRows(s, s.length + tokens));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(scratch_.x, input.data(), input.size() * sizeof(float),
+                                       cudaMemcpyHostToDevice, stream_));
+        FOLIO_TRY(prefillLayer(layer, s, static_cast<int>(tokens)));
+        launchAdvanceLength(s.deviceLength, static_cast<int>(tokens), stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        output.resize(input.size());
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(output.data(), scratch_.x, input.size() * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        s.length += tokens;
+        return {};
+    }
+
+    Result<std::vector<StateTensor>> exportState(const BackendState& state,
+                                                 int64_t fromRow) override {
+        const DeviceState& s = cast(state);
+        const ModelConfig& c = config_;
+        std::vector<StateTensor> out;
+        const int64_t H = c.kdaNumHeads, d = c.kdaHeadDim, P = c.kdaProjectionSize();
+        const int64_t W = c.convKernelSize, width = c.kvLoraRank + c.qkRopeHeadDim;
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            if (c.layerKind(i) == LayerKind::Kda) {
+                StateTensor st{cat("kda.", i, ".state"), {H, d, d}, {}};
+                st.data.resize(sz(H * d * d));
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(st.data.data(), s.recurrent[sz(i)],
+                                               st.data.size() * 4, cudaMemcpyDeviceToHost,
+                                               stream_));
+                StateTensor cv{cat("kda.", i, ".conv"), {3, W - 1, P}, {}};
+                cv.data.resize(sz(3 * (W - 1) * P));
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(cv.data.data(), s.window[sz(i)],
+                                               cv.data.size() * 4, cudaMemcpyDeviceToHost,
+                                               stream_));
+                out.push_back(std::move(st));
+                out.push_back(std::move(cv));
+            } else {
+                const int64_t rows = s.length - fromRow;
+                std::vector<uint16_t> narrow(sz(rows * width));
+                const LayerCache& cache = s.caches[sz(i)];
+                for (int64_t r = 0; r < rows;) {
+                    const int64_t row = fromRow + r;
+                    const int64_t inPage = std::min<int64_t>(kPageRows - row % kPageRows, rows - r);
+                    FOLIO_CUDA_TRY(cudaMemcpyAsync(
+                        narrow.data() + r * width,
+                        cache.pages[sz(row / kPageRows)]->rows + (row % kPageRows) * width,
+                        sz(inPage * width) * 2, cudaMemcpyDeviceToHost, stream_));
+                    r += inPage;
+                }
+                FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+                StateTensor m{cat("mla.", i, ".cache"), {rows, width}, {}};
+                m.data.resize(narrow.size());
+                for (size_t j = 0; j < narrow.size(); ++j)
+                    m.data[j] = bf16ToFloat(narrow[j]);
+                out.push_back(std::move(m));
+            }
+        }
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        return out;
+    }
+
+    Status importState(BackendState& state, std::vector<StateTensor> tensors,
+                       int64_t length) override {
+        const ModelConfig& c = config_;
+        FOLIO_ASSIGN_OR_RETURN(auto fresh, newState());
+        DeviceState& s = cast(*fresh);
+        const int64_t H = c.kdaNumHeads, d = c.kdaHeadDim, P = c.kdaProjectionSize();
+        const int64_t W = c.convKernelSize, width = c.kvLoraRank + c.qkRopeHeadDim;
+        size_t next = 0;
+        auto take = [&](const std::string& name,
+                        const std::vector<int64_t>& shape) -> Result<const StateTensor*> {
+            if (next >= tensors.size() || tensors[next].name != name)
+                return makeError(ErrorCode::Format, "state tensor ", name, " is missing");
+            const StateTensor& t = tensors[next++];
+            if (t.shape != shape)
+                return makeError(ErrorCode::Format, "state tensor ", name, " has shape ",
+                                 shapeToString(t.shape), ", expected ", shapeToString(shape));
+            return &t;
+        };
+        FOLIO_TRY(reserveRows(s, length));
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            if (c.layerKind(i) == LayerKind::Kda) {
+                FOLIO_ASSIGN_OR_RETURN(const StateTensor* st,
+                                       take(cat("kda.", i, ".state"), {H, d, d}));
+                FOLIO_CUDA_TRY(cudaMemcpy(s.recurrent[sz(i)], st->data.data(),
+                                          st->data.size() * 4, cudaMemcpyHostToDevice));
+                FOLIO_ASSIGN_OR_RETURN(const StateTensor* cv,
+                                       take(cat("kda.", i, ".conv"), {3, W - 1, P}));
+                FOLIO_CUDA_TRY(cudaMemcpy(s.window[sz(i)], cv->data.data(), cv->data.size() * 4,
+                                          cudaMemcpyHostToDevice));
+            } else {
+                FOLIO_ASSIGN_OR_RETURN(const StateTensor* m,
+                                       take(cat("mla.", i, ".cache"), {length, width}));
+                std::vector<uint16_t> narrow(m->data.size());
+                for (size_t j = 0; j < narrow.size(); ++j)
+                    narrow[j] = floatToBf16(m->data[j]);
+                const LayerCache& cache = s.caches[sz(i)];
+                for (int64_t r = 0; r < length;) {
+                    const int64_t inPage = std::min<int64_t>(kPageRows - r % kPageRows, length - r);
+                    FOLIO_CUDA_TRY(cudaMemcpy(
+                        cache.pages[sz(r / kPageRows)]->rows + (r % kPageRows) * width,
+                        narrow.data() + r * width, sz(inPage * width) * 2,
+                        cudaMemcpyHostToDevice));
+                    r += inPage;
+                }
+            }
+        }
+        if (next != tensors.size())
+            return makeError(ErrorCode::Format, "unexpected state tensor ", tensors[next].name);
+        const int32_t deviceLength = static_cast<int32_t>(length);
+        FOLIO_CUDA_TRY(
+            cudaMemcpy(s.deviceLength, &deviceLength, sizeof(int32_t), cudaMemcpyHostToDevice));
+        s.length = length;
+        // Take over the fresh state's buffers.
+        DeviceState& target = cast(state);
+        std::swap(target.kdaMemory, s.kdaMemory);
+        std::swap(target.recurrent, s.recurrent);
+        std::swap(target.window, s.window);
+        std::swap(target.caches, s.caches);
+        std::swap(target.deviceLength, s.deviceLength);
+        std::swap(target.seen, s.seen);
+        std::swap(target.decodeGraph, s.decodeGraph);
+        target.length = length;
+        return {};
+    }
+
+  private:
+    CudaBackend() = default;
+
+    static Status checkSupported(const ModelConfig& c) {
+        auto unsupported = [](auto&&... what) {
+            return makeError(ErrorCode::Unsupported, "the CUDA backend does not support ",
+                             what...);
+        };
+        if (!kdaHeadDimSupported(static_cast<int>(c.kdaHeadDim)))
+            return unsupported("KDA head size ", c.kdaHeadDim, " (64 and 128 are)");
+        if (c.qLoraRank)
+            return unsupported("a low-rank MLA query (q_lora_rank)");
+        if (c.convKernelSize < 2 || c.convKernelSize > 9)
+            return unsupported("a short convolution of width ", c.convKernelSize);
+        if (c.numExperts > kMoeMaxExperts || c.numExpertGroups > kMoeMaxGroups)
+            return unsupported(c.numExperts, " experts in ", c.numExpertGroups, " groups");
+        for (int64_t n : {c.hiddenSize, c.intermediateSize, c.moeIntermediateSize, c.kdaHeadDim,
+                          c.kdaProjectionSize(), c.numAttentionHeads * c.vHeadDim})
+            if (n % 8 != 0)
+                return unsupported("a dimension of ", n, " (a multiple of 8 is needed)");
+        if (c.modelMaxLength > INT32_MAX)
+            return unsupported("contexts longer than 2^31 tokens");
+        return {};
+    }
+
+    int kdaProjRows() const {
+        const ModelConfig& c = config_;
+        return static_cast<int>(3 * c.kdaProjectionSize() + c.kdaNumHeads + 2 * c.kdaHeadDim);
+    }
+    int mlaProjRows() const {
+        const ModelConfig& c = config_;
+        return static_cast<int>(c.numAttentionHeads * c.qkHeadDim() + c.kvLoraRank +
+                                c.qkRopeHeadDim);
+    }
+
+    Arena planScratch() {
+        const ModelConfig& c = config_;
+        Scratch& s = scratch_;
+        const int64_t T = s.tokens, D = c.hiddenSize;
+        const int64_t H = c.numAttentionHeads, r = c.kvLoraRank;
+        const int64_t projCols = std::max<int64_t>(c.countLayers(LayerKind::Kda) ? kdaProjRows() : 0,
+                                                   c.countLayers(LayerKind::Mla) ? mlaProjRows() : 0);
+        const int64_t inner = std::max({c.intermediateSize, c.moeIntermediateSize,
+                                        c.moeIntermediateSize * c.numSharedExperts});
+        const int64_t P = c.kdaProjectionSize();
+        const int64_t attendedCols = std::max(P, H * c.vHeadDim);
+        const int64_t slots = std::max<int64_t>(c.numExpertsPerToken, 1);
+        Arena a;
+        a.reserve(s.x, T * D);
+        a.reserve(s.normed, T * D);
+        a.reserve(s.proj, T * projCols);
+        a.reserve(s.gates, T * 2 * P);
+        a.reserve(s.attended, T * attendedCols);
+        a.reserve(s.qLatent, T * H * r);
+        a.reserve(s.oLatent, T * H * r);
+        s.partialFloats = std::max<int64_t>(T, kDecodeSplits) * H * (r + 2);
+        a.reserve(s.partial, s.partialFloats);
+        a.reserve(s.logits, std::min<int64_t>(T, kLogitsRowsPerBatch) * c.vocabSize);
+        s.narrowCount = T * std::max({D, projCols, 2 * inner, attendedCols});
+        a.reserve(s.narrow, s.narrowCount);
+        a.reserve(s.routerLogits, T * std::max<int64_t>(c.numExperts, 1));
+        a.reserve(s.slotWeights, T * slots);
+        a.reserve(s.slotIds, T * slots);
+        a.reserve(s.tokenIds, T);
+        a.reserve(s.groupRows, T * slots);
+        a.reserve(s.groupWeights, T * slots);
+        a.reserve(s.gathered, T * D);
+        a.reserve(s.gateUp, T * 2 * inner);
+        a.reserve(s.act, std::max(T, slots) * inner);
+        a.reserve(s.expertOut, std::max(T, slots) * D);
+        a.reserve(s.params, 1);
+        a.reserve(s.nextToken, 1);
+        return a;
+    }
+
+    uint64_t sequenceBytes(int64_t tokens) const {
+        const ModelConfig& c = config_;
+        const uint64_t kda = static_cast<uint64_t>(c.countLayers(LayerKind::Kda)) *
+                             (c.kdaNumHeads * c.kdaHeadDim * c.kdaHeadDim +
+                              3 * (c.convKernelSize - 1) * c.kdaProjectionSize()) *
+                             4;
+        const uint64_t pages = static_cast<uint64_t>((tokens + kPageRows - 1) / kPageRows);
+        return kda + pages * kPageRows * static_cast<uint64_t>(c.kvLoraRank + c.qkRopeHeadDim) *
+                         2 * static_cast<uint64_t>(c.countLayers(LayerKind::Mla));
+    }
+
+    Status allocateState(DeviceState& s) {
+        const ModelConfig& c = config_;
+        const int64_t stateFloats = c.kdaNumHeads * c.kdaHeadDim * c.kdaHeadDim;
+        const int64_t windowFloats = 3 * (c.convKernelSize - 1) * c.kdaProjectionSize();
+        const int64_t kdaLayers = c.countLayers(LayerKind::Kda);
+        s.kdaBytes = static_cast<uint64_t>(std::max<int64_t>(kdaLayers, 1)) *
+                     (stateFloats + windowFloats) * 4;
+        FOLIO_CUDA_TRY(cudaMalloc(&s.kdaMemory, s.kdaBytes));
+        FOLIO_CUDA_TRY(cudaMalloc(&s.deviceLength, sizeof(int32_t)));
+        s.seenWords = static_cast<uint64_t>((c.vocabSize + 31) / 32);
+        FOLIO_CUDA_TRY(cudaMalloc(&s.seen, s.seenWords * 4));
+        s.recurrent.assign(sz(c.numLayers), nullptr);
+        s.window.assign(sz(c.numLayers), nullptr);
+        s.caches.resize(sz(c.numLayers));
+        float* at = s.kdaMemory;
+        const int64_t maxPages = (c.modelMaxLength + kPageRows - 1) / kPageRows;
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            if (c.layerKind(i) == LayerKind::Kda) {
+                s.recurrent[sz(i)] = at;
+                s.window[sz(i)] = at + stateFloats;
+                at += stateFloats + windowFloats;
+            } else {
+                FOLIO_CUDA_TRY(cudaMalloc(&s.caches[sz(i)].table,
+                                          sz(std::max<int64_t>(maxPages, 1)) * sizeof(bf16*)));
+            }
+        }
+        return {};
+    }
+
+    Status uploadPageTable(LayerCache& cache) {
+        std::vector<bf16*> pointers;
+        for (const auto& p : cache.pages)
+            pointers.push_back(p->rows);
+        if (!pointers.empty())
+            FOLIO_CUDA_TRY(cudaMemcpy(cache.table, pointers.data(),
+                                      pointers.size() * sizeof(bf16*), cudaMemcpyHostToDevice));
+        return {};
+    }
+
+    // Makes rows [length, newLength) of every MLA cache writable by this sequence: new pages
+    // where needed, and a private copy of a partly filled page shared with a fork. Allocation
+    // failures come back before any state changes.
+    Status reserveRows(DeviceState& s, int64_t newLength) {
+        const ModelConfig& c = config_;
+        if (newLength > c.modelMaxLength)
+            return makeError(ErrorCode::InvalidArgument, "the sequence would exceed the context");
+        const int64_t width = c.kvLoraRank + c.qkRopeHeadDim;
+        const uint64_t pageBytes = static_cast<uint64_t>(kPageRows) * width * sizeof(bf16);
+        const int64_t needed = (newLength + kPageRows - 1) / kPageRows;
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            if (c.layerKind(i) != LayerKind::Mla)
+                continue;
+            LayerCache& cache = s.caches[sz(i)];
+            bool changed = false;
+            const int64_t writeFrom = s.length / kPageRows;
+            if (s.length % kPageRows != 0 && writeFrom < static_cast<int64_t>(cache.pages.size()) &&
+                cache.pages[sz(writeFrom)].use_count() > 1) {
+                auto copy = std::make_shared<CachePage>();
+                const cudaError_t status = cudaMalloc(&copy->rows, pageBytes);
+                if (status != cudaSuccess) {
+                    cudaGetLastError();
+                    return makeError(ErrorCode::OutOfMemory,
+                                     "GPU memory ran out for the attention cache of a fork");
+                }
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(copy->rows, cache.pages[sz(writeFrom)]->rows,
+                                               pageBytes, cudaMemcpyDeviceToDevice, stream_));
+                cache.pages[sz(writeFrom)] = std::move(copy);
+                changed = true;
+            }
+            while (static_cast<int64_t>(cache.pages.size()) < needed) {
+                auto page = std::make_shared<CachePage>();
+                const cudaError_t status = cudaMalloc(&page->rows, pageBytes);
+                if (status != cudaSuccess) {
+                    cudaGetLastError();
+                    return makeError(ErrorCode::OutOfMemory, "GPU memory ran out for the ",
+                                     "attention cache at ", newLength,
+                                     " tokens; shorten the sources or free GPU memory");
+                }
+                cache.pages.push_back(std::move(page));
+                changed = true;
+            }
+            if (changed)
+                FOLIO_TRY(uploadPageTable(cache));
+        }
+        return {};
+    }
+
+    LatentCache cacheOf(const DeviceState& s, int64_t layer) const {
+        return LatentCache{s.caches[sz(layer)].table, kPageRows,
+                           static_cast<int>(config_.kvLoraRank + config_.qkRopeHeadDim)};
+    }
+
+    // y[T][N] = x[T][K] W^T + beta * y, x bf16 with row stride ldx.
+    Status gemm(const Matrix& w, const bf16* x, int64_t ldx, int T, float* y, int64_t ldy,
+                float beta, int rows = -1, const bf16* wData = nullptr) {
+        const float alpha = 1.0f;
+        const int n = rows < 0 ? w.rows : rows;
+        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, w.cols, &alpha,
+                                      wData ? wData : w.data, CUDA_R_16BF, w.cols, x, CUDA_R_16BF,
+                                      static_cast<int>(ldx), &beta, y, CUDA_R_32F,
+                                      static_cast<int>(ldy), CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+        return {};
+    }
+
+    Status narrow(const float* x, int64_t count) {
+        if (count > scratch_.narrowCount)
+            return makeError(ErrorCode::Backend, "internal: narrow buffer too small");
+        launchToBf16(x, count, scratch_.narrow, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    // ---- prefill: T tokens, the large products on cuBLAS ----
+
+    Status prefillLayer(int64_t i, DeviceState& s, int T) {
+        const ModelConfig& c = config_;
+        const LayerDevice& L = model_.layers[sz(i)];
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize);
+        launchRmsNorm(x.x, L.inputNorm, T, D, static_cast<float>(c.rmsNormEps), x.normed, stream_);
+        FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
+        if (L.kind == LayerKind::Kda) {
+            const KdaDevice& k = L.kda;
+            const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
+            const int P = H * d, S = kdaProjRows();
+            FOLIO_TRY(gemm(k.inProj, x.narrow, D, T, x.proj, S, 0.0f));
+            FOLIO_TRY(narrow(x.proj, static_cast<int64_t>(T) * S));
+            FOLIO_TRY(gemm(k.fB, x.narrow + 3 * P + H, S, T, x.gates, 2 * P, 0.0f));
+            FOLIO_TRY(gemm(k.gB, x.narrow + 3 * P + H + d, S, T, x.gates + P, 2 * P, 0.0f));
+            FOLIO_TRY(kdaSteps(i, s, T));
+            FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * P));
+            FOLIO_TRY(gemm(k.oProj, x.narrow, P, T, x.x, D, 1.0f));
+        } else {
+            const MlaDevice& m = L.mla;
+            const int S = mlaProjRows();
+            FOLIO_TRY(gemm(m.inProj, x.narrow, D, T, x.proj, S, 0.0f));
+            const int splits = static_cast<int>(std::clamp<int64_t>(
+                x.partialFloats / (static_cast<int64_t>(T) * c.numAttentionHeads *
+                                   (c.kvLoraRank + 2)),
+                1, 16));
+            FOLIO_TRY(mlaAttention(i, s, T, splits));
+            const int HV = static_cast<int>(c.numAttentionHeads * c.vHeadDim);
+            FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * HV));
+            FOLIO_TRY(gemm(m.oProj, x.narrow, HV, T, x.x, D, 1.0f));
+        }
+        return prefillFfn(i, T);
+    }
+
+    Status kdaSteps(int64_t i, DeviceState& s, int T) {
+        const ModelConfig& c = config_;
+        const KdaDevice& k = model_.layers[sz(i)].kda;
+        KdaStepArgs a;
+        a.proj = scratch_.proj;
+        a.projStride = kdaProjRows();
+        a.gates = scratch_.gates;
+        a.gatesStride = 2 * c.kdaProjectionSize();
+        a.convTaps = k.convTaps;
+        a.convWindow = s.window[sz(i)];
+        a.state = s.recurrent[sz(i)];
+        a.decayRate = k.decayRate;
+        a.dtBias = k.dtBias;
+        a.outNorm = k.outNorm;
+        a.eps = static_cast<float>(c.rmsNormEps);
+        a.out = scratch_.attended;
+        a.tokens = T;
+        a.heads = static_cast<int>(c.kdaNumHeads);
+        a.headDim = static_cast<int>(c.kdaHeadDim);
+        a.convWidth = static_cast<int>(c.convKernelSize);
+        launchKdaSteps(a, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    // Appends the new rows, then attends: the projections are in scratch.proj.
+    Status mlaAttention(int64_t i, DeviceState& s, int T, int splits) {
+        const ModelConfig& c = config_;
+        const MlaDevice& m = model_.layers[sz(i)].mla;
+        const int H = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
+        const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
+        const int dv = static_cast<int>(c.vHeadDim), S = mlaProjRows();
+        launchMlaAppend(scratch_.proj + H * (nope + rope), S, m.latentNorm,
+                        static_cast<float>(c.latentNormEps), r, cacheOf(s, i), s.deviceLength, T,
+                        stream_);
+        launchMlaAbsorbQuery(scratch_.proj, S, m.kvB.data, H, nope, rope, dv, r, T,
+                             scratch_.qLatent, stream_);
+        MlaAttentionArgs a;
+        a.qLatent = scratch_.qLatent;
+        a.q = scratch_.proj;
+        a.qStride = S;
+        a.cache = cacheOf(s, i);
+        a.length = s.deviceLength;
+        a.tokens = T;
+        a.heads = H;
+        a.nope = nope;
+        a.rope = rope;
+        a.latentRank = r;
+        a.splits = splits;
+        a.scale = 1.0f / std::sqrt(static_cast<float>(nope + rope));
+        a.partial = scratch_.partial;
+        a.out = scratch_.oLatent;
+        launchMlaAttention(a, stream_);
+        launchMlaUpValue(scratch_.oLatent, m.kvB.data, H, nope, dv, r, T, scratch_.attended,
+                         stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    Status prefillMlp(const MlpDevice& m, int T) {
+        // normed rows are in scratch.narrow (bf16); the result is added to x.
+        const int D = static_cast<int>(config_.hiddenSize), I = m.down.cols;
+        FOLIO_TRY(gemm(m.gateUp, scratch_.narrow, D, T, scratch_.gateUp, 2 * I, 0.0f));
+        launchSwiglu(scratch_.gateUp, T, I, scratch_.act, stream_);
+        FOLIO_TRY(narrow(scratch_.act, static_cast<int64_t>(T) * I));
+        return gemm(m.down, scratch_.narrow, I, T, scratch_.x, D, 1.0f);
+    }
+
+    Status prefillFfn(int64_t i, int T) {
+        const ModelConfig& c = config_;
+        const LayerDevice& L = model_.layers[sz(i)];
+        const FfnDevice& f = L.ffn;
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize);
+        launchRmsNorm(x.x, L.postAttentionNorm, T, D, static_cast<float>(c.rmsNormEps), x.normed,
+                      stream_);
+        FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
+        if (!f.moe)
+            return prefillMlp(f.dense, T);
+
+        const int E = static_cast<int>(c.numExperts), K = static_cast<int>(c.numExpertsPerToken);
+        FOLIO_TRY(gemm(f.router, x.narrow, D, T, x.routerLogits, E, 0.0f));
+        MoeSelectArgs sel = selectArgs(f, T);
+        launchMoeSelect(sel, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        if (f.hasShared)
+            FOLIO_TRY(prefillMlp(f.shared, T));  // uses narrow(normed) before it is reused
+        std::vector<int32_t> ids(sz(T * K));
+        std::vector<float> weights(sz(T * K));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(ids.data(), x.slotIds, ids.size() * 4,
+                                       cudaMemcpyDeviceToHost, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(weights.data(), x.slotWeights, weights.size() * 4,
+                                       cudaMemcpyDeviceToHost, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        // Group the (token, slot) pairs by expert.
+        std::vector<int32_t> counts(sz(E) + 1, 0);
+        for (int32_t e : ids) {
+            if (e < 0 || e >= E)
+                return makeError(ErrorCode::Backend, "internal: expert id ", e, " out of range");
+            ++counts[sz(e) + 1];
+        }
+        for (int e = 0; e < E; ++e)
+            counts[sz(e) + 1] += counts[sz(e)];
+        std::vector<int32_t> rows(ids.size());
+        std::vector<float> rowWeights(ids.size());
+        std::vector<int32_t> fill(counts.begin(), counts.end() - 1);
+        for (size_t j = 0; j < ids.size(); ++j) {
+            const auto at = sz(fill[sz(ids[j])]++);
+            rows[at] = static_cast<int32_t>(j / sz(K));
+            rowWeights[at] = weights[j];
+        }
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupRows, rows.data(), rows.size() * 4,
+                                       cudaMemcpyHostToDevice, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupWeights, rowWeights.data(), rowWeights.size() * 4,
+                                       cudaMemcpyHostToDevice, stream_));
+        const int I = static_cast<int>(c.moeIntermediateSize);
+        for (int e = 0; e < E; ++e) {
+            const int n = counts[sz(e) + 1] - counts[sz(e)];
+            if (n == 0)
+                continue;
+            const MlpDevice& m = f.experts[sz(e)];
+            launchGatherRows(x.normed, x.groupRows + counts[sz(e)], n, D, x.gathered, stream_);
+            FOLIO_TRY(narrow(x.gathered, static_cast<int64_t>(n) * D));
+            FOLIO_TRY(gemm(m.gateUp, x.narrow, D, n, x.gateUp, 2 * I, 0.0f));
+            launchSwiglu(x.gateUp, n, I, x.act, stream_);
+            FOLIO_TRY(narrow(x.act, static_cast<int64_t>(n) * I));
+            FOLIO_TRY(gemm(m.down, x.narrow, I, n, x.expertOut, D, 0.0f));
+            launchScatterAddRows(x.x, x.groupRows + counts[sz(e)],
+                                 x.groupWeights + counts[sz(e)], x.expertOut, n, D, stream_);
+            FOLIO_CUDA_TRY(cudaGetLastError());
+        }
+        return {};
+    }
+
+    MoeSelectArgs selectArgs(const FfnDevice& f, int T) const {
+        const ModelConfig& c = config_;
+        MoeSelectArgs sel;
+        sel.logits = scratch_.routerLogits;
+        sel.correctionBias = f.correctionBias;
+        sel.tokens = T;
+        sel.experts = static_cast<int>(c.numExperts);
+        sel.topK = static_cast<int>(c.numExpertsPerToken);
+        sel.groups = static_cast<int>(c.numExpertGroups);
+        sel.topGroups = static_cast<int>(c.topkGroup);
+        sel.sigmoid = c.routerActivation == RouterActivation::Sigmoid;
+        sel.grouped = c.useGroupedTopk;
+        sel.biasedWeights = options_.router == RouterWeighting::BiasCorrected;
+        sel.renormalize = c.moeRenormalize;
+        sel.scaling = static_cast<float>(c.routedScalingFactor);
+        sel.ids = scratch_.slotIds;
+        sel.weights = scratch_.slotWeights;
+        return sel;
+    }
+
+    Status prefillChunk(DeviceState& s, std::span<const int32_t> tokens, LogitsWanted wanted,
+                        std::vector<float>* logitsOut, ForwardTrace* trace) {
+        const ModelConfig& c = config_;
+        const int T = static_cast<int>(tokens.size());
+        const int D = static_cast<int>(c.hiddenSize);
+        FOLIO_TRY(reserveRows(s, s.length + T));
+        Scratch& x = scratch_;
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.tokenIds, tokens.data(), sz(T) * 4,
+                                       cudaMemcpyHostToDevice, stream_));
+        launchMarkSeen(s.seen, x.tokenIds, T, stream_);
+        launchEmbed(model_.embed.data, x.tokenIds, T, D, x.x, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        auto capture = [&](std::vector<float>& into) -> Status {
+            const size_t offset = into.size();
+            into.resize(offset + sz(T) * sz(D));
+            FOLIO_CUDA_TRY(cudaMemcpyAsync(into.data() + offset, x.x, sz(T) * sz(D) * 4,
+                                           cudaMemcpyDeviceToHost, stream_));
+            FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+            return {};
+        };
+        if (trace) {
+            trace->hidden = D;
+            trace->layers.resize(sz(c.numLayers));
+            FOLIO_TRY(capture(trace->embeddings));
+        }
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            FOLIO_TRY(prefillLayer(i, s, T));
+            if (trace)
+                FOLIO_TRY(capture(trace->layers[sz(i)]));
+        }
+        launchAdvanceLength(s.deviceLength, T, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        if (wanted != LogitsWanted::None && logitsOut != nullptr) {
+            const int first = wanted == LogitsWanted::All ? 0 : T - 1;
+            launchRmsNorm(x.x + static_cast<int64_t>(first) * D, model_.finalNorm, T - first, D,
+                          static_cast<float>(c.rmsNormEps), x.normed, stream_);
+            FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T - first) * D));
+            const int64_t V = c.vocabSize;
+            for (int row = 0; row < T - first; row += kLogitsRowsPerBatch) {
+                const int n = std::min(kLogitsRowsPerBatch, T - first - row);
+                FOLIO_TRY(gemm(model_.lmHead, x.narrow + static_cast<int64_t>(row) * D, D, n,
+                               x.logits, V, 0.0f));
+                const size_t offset = logitsOut->size();
+                logitsOut->resize(offset + sz(n) * sz(V));
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(logitsOut->data() + offset, x.logits,
+                                               sz(n) * sz(V) * 4, cudaMemcpyDeviceToHost,
+                                               stream_));
+            }
+        }
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        s.length += T;
+        return {};
+    }
+
+    // ---- decode: one token, fused kernels, captured once per sequence ----
+
+    Status enqueueDecode(DeviceState& s) {
+        const ModelConfig& c = config_;
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize);
+        const float eps = static_cast<float>(c.rmsNormEps);
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.params, hostParams_, sizeof(SampleParams),
+                                       cudaMemcpyHostToDevice, stream_));
+        const int32_t* input = &x.params->inputToken;
+        launchMarkSeen(s.seen, input, 1, stream_);
+        launchEmbed(model_.embed.data, input, 1, D, x.x, stream_);
+        for (int64_t i = 0; i < c.numLayers; ++i) {
+            const LayerDevice& L = model_.layers[sz(i)];
+            if (L.kind == LayerKind::Kda) {
+                const KdaDevice& k = L.kda;
+                const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
+                const int P = H * d;
+                gemv(k.inProj, x.x, L.inputNorm, eps, x.proj);
+                GemvArgs low;
+                low.table = k.lowRankTable;
+                low.rows = P;
+                low.cols = d;
+                low.items = 2;
+                low.x = x.proj + 3 * P + H;
+                low.xItemStride = d;
+                low.y = x.gates;
+                low.yItemStride = P;
+                launchGemv(low, stream_);
+                FOLIO_TRY(kdaSteps(i, s, 1));
+                gemv(k.oProj, x.attended, nullptr, 0, x.x, x.x);
+            } else {
+                const MlaDevice& m = L.mla;
+                gemv(m.inProj, x.x, L.inputNorm, eps, x.proj);
+                FOLIO_TRY(mlaAttention(i, s, 1, kDecodeSplits));
+                gemv(m.oProj, x.attended, nullptr, 0, x.x, x.x);
+            }
+            decodeFfn(L, eps);
+            FOLIO_CUDA_TRY(cudaGetLastError());
+        }
+        gemv(model_.lmHead, x.x, model_.finalNorm, eps, x.logits);
+        launchSample(x.logits, static_cast<int>(c.vocabSize), x.params, s.seen, x.nextToken,
+                     stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(hostToken_, x.nextToken, sizeof(int32_t),
+                                       cudaMemcpyDeviceToHost, stream_));
+        launchAdvanceLength(s.deviceLength, 1, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    void gemv(const Matrix& w, const float* in, const float* norm, float eps, float* y,
+              const float* residual = nullptr) {
+        GemvArgs a;
+        a.matrix = w.data;
+        a.rows = w.rows;
+        a.cols = w.cols;
+        a.x = in;
+        a.normWeight = norm;
+        a.normEps = eps;
+        a.residual = residual;
+        a.y = y;
+        launchGemv(a, stream_);
+    }
+
+    // down(silu(gate x) * up x) added to x, with x RMS-normalised on load; `act` is scratch.
+    void swigluGemv(const MlpDevice& m, const float* norm, float eps, float* act) {
+        const int I = m.down.cols, D = m.down.rows;
+        GemvArgs a;
+        a.matrix = m.gateUp.data;
+        a.up = m.gateUp.data + static_cast<int64_t>(I) * D;
+        a.rows = I;
+        a.cols = D;
+        a.x = scratch_.x;
+        a.normWeight = norm;
+        a.normEps = eps;
+        a.y = act;
+        launchGemv(a, stream_);
+        gemv(m.down, act, nullptr, 0, scratch_.x, scratch_.x);
+    }
+
+    void decodeFfn(const LayerDevice& L, float eps) {
+        const FfnDevice& f = L.ffn;
+        if (!f.moe) {
+            swigluGemv(f.dense, L.postAttentionNorm, eps, scratch_.act);
+            return;
+        }
+        const ModelConfig& c = config_;
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize), I = static_cast<int>(c.moeIntermediateSize);
+        const int K = static_cast<int>(c.numExpertsPerToken);
+        gemv(f.router, x.x, L.postAttentionNorm, eps, x.routerLogits);
+        launchMoeSelect(selectArgs(f, 1), stream_);
+        GemvArgs up;
+        up.table = f.gateTable;
+        up.upTable = f.upTable;
+        up.ids = x.slotIds;
+        up.rows = I;
+        up.cols = D;
+        up.items = K;
+        up.x = x.x;
+        up.normWeight = L.postAttentionNorm;
+        up.normEps = eps;
+        up.y = x.act;
+        up.yItemStride = I;
+        launchGemv(up, stream_);
+        GemvArgs down;
+        down.table = f.downTable;
+        down.ids = x.slotIds;
+        down.rows = D;
+        down.cols = I;
+        down.items = K;
+        down.x = x.act;
+        down.xItemStride = I;
+        down.y = x.expertOut;
+        down.yItemStride = D;
+        launchGemv(down, stream_);
+        // Every input has read x before the shared expert and the combine write it.
+        if (f.hasShared)
+            swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
+        launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, K, D, stream_);
+    }
+
+    Status decodeStep(DeviceState& s, const SampleParams& params) {
+        FOLIO_TRY(reserveRows(s, s.length + 1));
+        *hostParams_ = params;
+        if (s.decodeGraph == nullptr) {
+            cudaGraph_t graph = nullptr;
+            FOLIO_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+            Status enqueued = enqueueDecode(s);
+            const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+            if (!enqueued.ok()) {
+                if (graph)
+                    cudaGraphDestroy(graph);
+                return enqueued;
+            }
+            FOLIO_CUDA_TRY(ended);
+            const cudaError_t made = cudaGraphInstantiate(&s.decodeGraph, graph, 0);
+            cudaGraphDestroy(graph);
+            FOLIO_CUDA_TRY(made);
+        }
+        FOLIO_CUDA_TRY(cudaGraphLaunch(s.decodeGraph, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        s.length += 1;
+        return {};
+    }
+
+    ModelConfig config_;
+    EngineOptions options_;
+    std::unique_ptr<Checkpoint> checkpoint_;
+    std::unique_ptr<ModelWeights> weights_;
+    ModelDevice model_;
+    std::shared_ptr<void> weightMemory_;
+    Arena scratchArena_;
+    Scratch scratch_{};
+    cudaStream_t stream_ = nullptr;
+    cublasHandle_t cublas_ = nullptr;
+    SampleParams* hostParams_ = nullptr;
+    int32_t* hostToken_ = nullptr;
+    std::string deviceName_;
+};
+
+}  // namespace
+
+Status cudaDeviceAvailable() {
+    int count = 0;
+    const cudaError_t status = cudaGetDeviceCount(&count);
+    if (status != cudaSuccess) {
+        cudaGetLastError();
+        return makeError(ErrorCode::Unsupported, "no usable CUDA device: ",
+                         cudaGetErrorString(status));
+    }
+    if (count == 0)
+        return makeError(ErrorCode::Unsupported, "no CUDA device");
+    return {};
+}
+
+Result<std::shared_ptr<Backend>> createCudaBackend(const std::filesystem::path& modelDir,
+                                                   const EngineOptions& options) {
+    FOLIO_ASSIGN_OR_RETURN(ModelConfig config, loadModelConfig(modelDir / "config.json"));
+    FOLIO_ASSIGN_OR_RETURN(Checkpoint checkpoint, Checkpoint::open(modelDir));
+    auto owned = std::make_unique<Checkpoint>(std::move(checkpoint));
+    FOLIO_ASSIGN_OR_RETURN(ModelWeights weights, bindModelWeights(config, *owned));
+    return CudaBackend::create(config, std::move(owned),
+                               std::make_unique<ModelWeights>(std::move(weights)), 0, options);
+}
+
+Result<std::shared_ptr<Backend>> createRandomCudaBackend(const ModelConfig& config, uint64_t seed,
+                                                         const EngineOptions& options) {
+    return CudaBackend::create(config, nullptr, nullptr, seed, options);
+}
+
+}  // namespace folio::inference

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Small device helpers shared by the kernels: warp and block reductions, activations.
+#pragma once
+
+#include <cuda_bf16.h>
+
+namespace folio::inference::cuda {
+
+__device__ __forceinline__ float warpSum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, offset);
+    return v;
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+    return v;
+}
+
+// Sum over the block; every thread gets the result. `scratch` holds >= 32 floats.
+__device__ __forceinline__ float blockSum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int warps = (blockDim.x + 31) >> 5;
+    v = warpSum(v);
+    __syncthreads();
+    if (lane == 0)
+        scratch[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int i = 0; i < warps; ++i)
+        total += scratch[i];
+    return total;
+}
+
+__device__ __forceinline__ float siluf(float x) {
+    return x / (1.0f + __expf(-x));
+}
+__device__ __forceinline__ float sigmoidf(float x) {
+    return 1.0f / (1.0f + __expf(-x));
+}
+__device__ __forceinline__ float softplusf(float x) {
+    return x > 20.0f ? x : log1pf(__expf(x));
+}
+
+}  // namespace folio::inference::cuda

@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// The CUDA backend's kernels, as host-side launchers on a stream. Weights are bf16, activations
+// and the KDA state fp32, the MLA cache bf16 in pages. Launchers only enqueue work: they never
+// synchronise and never allocate; the caller checks cudaGetLastError() after launching.
+// Kernels that run inside the captured decode step read the sequence length from device memory
+// (`length`), so one captured graph serves every step.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace folio::inference::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// ---- element-wise and normalisation (basic_kernels.cu) ----
+void launchEmbed(const bf16* table, const int32_t* ids, int tokens, int hidden, float* out,
+                 cudaStream_t stream);
+void launchRmsNorm(const float* x, const float* weight, int rows, int cols, float eps, float* out,
+                   cudaStream_t stream);
+void launchToBf16(const float* x, int64_t count, bf16* out, cudaStream_t stream);
+void launchAdd(float* x, const float* delta, int64_t count, cudaStream_t stream);
+void launchSwiglu(const float* gateUp, int rows, int inner, float* out, cudaStream_t stream);
+void launchAdvanceLength(int32_t* length, int tokens, cudaStream_t stream);
+void launchFillRandomBf16(bf16* out, int64_t count, uint64_t seed, float scale,
+                          cudaStream_t stream);
+void launchFillFloat(float* out, int64_t count, float value, cudaStream_t stream);
+
+// ---- matrix-vector products for one token (gemv_kernels.cu) ----
+// y[item][n] = residual[item][n] + sum_k W_item[n][k] * xin[item][k], with
+//   W_item = table ? table[ids ? ids[item] : item] : matrix,
+//   xin    = x, optionally RMS-normalised on load with normWeight (one row of length K).
+// With `up` set (SwiGLU pairs), y = silu(W x) * (Up x) instead, rows from the two matrices.
+struct GemvArgs {
+    const bf16* matrix = nullptr;
+    const bf16* const* table = nullptr;
+    const bf16* up = nullptr;
+    const bf16* const* upTable = nullptr;
+    const int32_t* ids = nullptr;
+    int rows = 0, cols = 0, items = 1;
+    const float* x = nullptr;
+    int64_t xItemStride = 0;
+    const float* normWeight = nullptr;
+    float normEps = 0;
+    const float* residual = nullptr;
+    float* y = nullptr;
+    int64_t yItemStride = 0;
+};
+void launchGemv(const GemvArgs& args, cudaStream_t stream);
+
+// ---- KDA (kda_kernels.cu) ----
+// Runs `tokens` steps of the KDA recurrence for every head: the short convolution with its
+// window, SiLU, the forget gate, beta, L2 normalisation, the delta rule, the gated RMSNorm.
+// proj rows: q [P] | k [P] | v [P] | beta logits [H] ...; gates rows: f [P] | output gate [P].
+struct KdaStepArgs {
+    const float* proj = nullptr;
+    int64_t projStride = 0;
+    const float* gates = nullptr;
+    int64_t gatesStride = 0;
+    const float* convTaps = nullptr;  // [3][P][W]
+    float* convWindow = nullptr;      // [3][W-1][P]
+    float* state = nullptr;           // [H][d][d]
+    const float* decayRate = nullptr;  // [H]: exp(A_log)
+    const float* dtBias = nullptr;     // [P]
+    const float* outNorm = nullptr;    // [d]
+    float eps = 0;
+    float* out = nullptr;  // [tokens][P]
+    int tokens = 0, heads = 0, headDim = 0, convWidth = 0;
+};
+bool kdaHeadDimSupported(int headDim);
+void launchKdaSteps(const KdaStepArgs& args, cudaStream_t stream);
+
+// ---- MLA (mla_kernels.cu) ----
+// The latent cache of one layer: rows of kvLoraRank + ropeDim bf16 in pages of pageRows rows.
+struct LatentCache {
+    bf16* const* pages = nullptr;  // device array of page pointers
+    int pageRows = 0;
+    int width = 0;  // kvLoraRank + ropeDim
+};
+// Normalises the latent part of the kv_a projections of `tokens` new tokens and writes the rows
+// at positions length .. length + tokens - 1.
+void launchMlaAppend(const float* kvA, int64_t kvAStride, const float* latentNorm, float eps,
+                     int latentRank, LatentCache cache, const int32_t* length, int tokens,
+                     cudaStream_t stream);
+// qLatent[t][h][:] = W_UK_h^T q_nope[t][h]; q rows: [H][nope + rope] with stride qStride.
+void launchMlaAbsorbQuery(const float* q, int64_t qStride, const bf16* kvB, int heads, int nope,
+                          int rope, int valueDim, int latentRank, int tokens, float* qLatent,
+                          cudaStream_t stream);
+// Attention of `tokens` queries (the last `tokens` positions of the cache, length counted
+// before they were appended) over the cache, split over the sequence into `splits` parts.
+struct MlaAttentionArgs {
+    const float* qLatent = nullptr;  // [T][H][r]
+    const float* q = nullptr;        // for q_pe: [T][H][nope + rope], stride qStride
+    int64_t qStride = 0;
+    LatentCache cache;
+    const int32_t* length = nullptr;  // length before the new tokens
+    int tokens = 0, heads = 0, nope = 0, rope = 0, latentRank = 0, splits = 1;
+    float scale = 1;
+    float* partial = nullptr;  // [T][splits][H][r + 2]
+    float* out = nullptr;      // [T][H][r]
+};
+size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope);
+// Allows the attention kernel its shared memory; once, before any launch or capture.
+cudaError_t configureMlaAttention(size_t sharedBytes);
+void launchMlaAttention(const MlaAttentionArgs& args, cudaStream_t stream);
+// out[t][h][:] = W_UV_h oLatent[t][h]
+void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
+                      int latentRank, int tokens, float* out, cudaStream_t stream);
+
+// ---- MoE (moe_kernels.cu) ----
+inline constexpr int kMoeMaxExperts = 1024;
+inline constexpr int kMoeMaxGroups = 64;
+struct MoeSelectArgs {
+    const float* logits = nullptr;          // [T][E]
+    const float* correctionBias = nullptr;  // [E]
+    int tokens = 0, experts = 0, topK = 0, groups = 1, topGroups = 1;
+    bool sigmoid = true, grouped = true, biasedWeights = false, renormalize = true;
+    float scaling = 1;
+    int sharedSlots = 0;     // appended after the top-k with the id `experts` and weight 1
+    int32_t* ids = nullptr;  // [T][topK + sharedSlots]
+    float* weights = nullptr;
+};
+void launchMoeSelect(const MoeSelectArgs& args, cudaStream_t stream);
+// x[t][:] += sum_j weights[t][j] * y[t][j][:]
+void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
+                      int hidden, cudaStream_t stream);
+// Gathers rows: out[i] = x[rows[i]]; scatter-add: x[rows[i]] += weight[i] * y[i] (rows unique).
+void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,
+                      cudaStream_t stream);
+void launchScatterAddRows(float* x, const int32_t* rows, const float* weights, const float* y,
+                          int count, int width, cudaStream_t stream);
+
+// ---- sampling (sample_kernels.cu) ----
+struct SampleParams {
+    float temperature = 0, topP = 1, repetitionPenalty = 1, uniform = 0;
+    int32_t topK = 0;
+    int32_t inputToken = 0;  // the token the step appends (read by the embedding)
+};
+// Picks the next token from logits [V]; `seen` is a bitmap of the context's tokens (for the
+// repetition penalty). Writes the id to *token.
+void launchSample(const float* logits, int vocab, const SampleParams* params,
+                  const uint32_t* seen, int32_t* token, cudaStream_t stream);
+void launchMarkSeen(uint32_t* seen, const int32_t* ids, int count, cudaStream_t stream);
+
+}  // namespace folio::inference::cuda
