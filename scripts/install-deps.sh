@@ -9,6 +9,7 @@ packages=(
     qt6-base-dev qt6-base-dev-tools libgl-dev
     libspdlog-dev libfmt-dev nlohmann-json3-dev libicu-dev
     libsqlite3-dev
+    libpoppler-qt6-dev libgit2-dev qpdf fonts-dejavu-core  # ingest: PDF text, git ignore rules; tests: encrypt/rotate PDFs, fonts for drawn PDFs
 )
 
 missing=()

@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include "pdf_ingest.h"
+
+#include <poppler-qt6.h>
+
+#include <QFile>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "content_hasher.h"
+#include "inference/tokenizer/parallel_for.h"
+#include "pdf_page_text.h"
+
+namespace folio::ingest {
+
+namespace {
+
+struct PageResult {
+    PageText text;
+    bool readable = true;
+};
+
+void silencePopplerMessages() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        Poppler::setDebugErrorFunction([](const QString&, const QVariant&) {}, QVariant());
+    });
+}
+
+QString qtPath(const std::filesystem::path& path) {
+    return QString::fromStdString(path.string());
+}
+
+Result<std::unique_ptr<Poppler::Document>> openPdf(const std::filesystem::path& path,
+                                                   const std::string& password) {
+    silencePopplerMessages();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec))
+        return makeError(ErrorCode::NotFound, path.string(), ": no such file");
+    const QByteArray secret = QByteArray::fromStdString(password);
+    std::unique_ptr<Poppler::Document> document =
+        Poppler::Document::load(qtPath(path), secret, secret);
+    if (!document)
+        return makeError(ErrorCode::Format, path.string(),
+                         ": cannot be opened as a PDF (the file is damaged or not a PDF)");
+    if (document->isLocked()) {
+        if (password.empty())
+            return makeError(ErrorCode::InvalidArgument, path.string(),
+                             ": the PDF is encrypted; a password is needed to read it");
+        return makeError(ErrorCode::InvalidArgument, path.string(),
+                         ": wrong password for the encrypted PDF");
+    }
+    return document;
+}
+
+// Poppler writes "%%EOF" at the end of every complete file (incremental updates add more).
+bool hasEndOfFileMarker(const std::filesystem::path& path) {
+    QFile file(qtPath(path));
+    if (!file.open(QIODevice::ReadOnly))
+        return false;
+    const qint64 tail = std::min<qint64>(file.size(), 2048);
+    file.seek(file.size() - tail);
+    return file.read(tail).contains("%%EOF");
+}
+
+std::vector<PdfWord> wordsOf(const Poppler::Page& page) {
+    std::vector<PdfWord> words;
+    const auto boxes = page.textList();
+    words.reserve(boxes.size());
+    for (const auto& box : boxes) {
+        words.push_back(
+            {box->text(), box->boundingBox(), box->hasSpaceAfter(), box->nextWord() == nullptr});
+    }
+    return words;
+}
+
+void readPages(Poppler::Document& document, std::atomic<int>& nextPage, int pageCount,
+               std::vector<PageResult>& results, std::atomic<int>& done,
+               const PageProgress& progress) {
+    for (int index = nextPage++; index < pageCount; index = nextPage++) {
+        std::unique_ptr<Poppler::Page> page = document.page(index);
+        PageResult& result = results[static_cast<size_t>(index)];
+        if (!page) {
+            result.readable = false;
+        } else {
+            result.text = buildPageText(wordsOf(*page));
+        }
+        const int finished = ++done;
+        if (progress)
+            progress(finished, pageCount);
+    }
+}
+
+}  // namespace
+
+Result<PdfAccess> checkPdfAccess(const std::filesystem::path& path, const std::string& password) {
+    silencePopplerMessages();
+    auto opened = openPdf(path, password);
+    if (opened)
+        return PdfAccess::Open;
+    const std::string& message = opened.error().message;
+    if (message.ends_with("a password is needed to read it"))
+        return PdfAccess::NeedsPassword;
+    if (message.ends_with("wrong password for the encrypted PDF"))
+        return PdfAccess::WrongPassword;
+    return opened.error();
+}
+
+Result<Document> ingestPdf(const std::filesystem::path& path, const IngestSettings& settings,
+                           const PageProgress& progress) {
+    FOLIO_ASSIGN_OR_RETURN(std::unique_ptr<Poppler::Document> first,
+                           openPdf(path, settings.pdfPassword));
+    const int pageCount = first->numPages();
+    if (pageCount <= 0)
+        return makeError(ErrorCode::Format, path.string(),
+                         ": no page could be read (the file is damaged)");
+
+    Document document;
+    document.kind = SourceKind::Pdf;
+    document.name = path.filename().string();
+    document.originPath = std::filesystem::absolute(path).lexically_normal().string();
+    document.title = first->info(QStringLiteral("Title")).trimmed().toStdString();
+    document.pageCount = pageCount;
+
+    // Extra workers open their own Document (Poppler documents are not shared across threads).
+    const int workers =
+        std::clamp(tokenizer::resolveThreadCount(settings.threads), 1, std::max(1, pageCount / 2));
+    std::vector<PageResult> pages(static_cast<size_t>(pageCount));
+    std::atomic<int> nextPage{0}, done{0};
+    std::atomic<bool> workerOpenFailed{false};
+    tokenizer::parallelFor(static_cast<size_t>(workers), workers, [&](size_t worker) {
+        if (worker == 0) {
+            readPages(*first, nextPage, pageCount, pages, done, progress);
+            return;
+        }
+        auto own = openPdf(path, settings.pdfPassword);
+        if (!own) {
+            workerOpenFailed = true;  // worker 0 still reads every page
+            return;
+        }
+        readPages(**own, nextPage, pageCount, pages, done, progress);
+    });
+    (void)workerOpenFailed;
+
+    int withoutText = 0, unreadable = 0;
+    for (int index = 0; index < pageCount; ++index) {
+        const int number = index + 1;
+        PageResult& page = pages[static_cast<size_t>(index)];
+        Segment segment;
+        segment.locator = Locator::forPage(number);
+        segment.textBegin = document.text.size();
+        document.text += cat("<page n=\"", number, "\">\n");
+        const bool hasText = page.readable && !page.text.text.empty();
+        if (!page.readable) {
+            ++unreadable;
+            document.text += "(this page could not be read)\n";
+            document.skipped.push_back({cat("page ", number), "page could not be read (damaged)"});
+        } else if (!hasText) {
+            ++withoutText;
+            document.text += "(no text layer on this page: image-only or blank)\n";
+            document.skipped.push_back(
+                {cat("page ", number), "no text layer (image-only or blank page)"});
+        } else {
+            const auto base = static_cast<uint32_t>(document.text.size());
+            for (WordBox& w : page.text.words)
+                w.textBegin += base;
+            segment.words = std::move(page.text.words);
+            document.text += page.text.text;
+        }
+        segment.hasTextLayer = hasText;
+        document.text += "</page>\n";
+        segment.textEnd = document.text.size();
+        document.segments.push_back(std::move(segment));
+        page = {};
+    }
+    if (withoutText > 0)
+        document.warnings.push_back(cat(withoutText, " of ", pageCount,
+                                        " pages have no text layer (image-only or blank); "
+                                        "their content is not in the text"));
+    if (unreadable > 0)
+        document.warnings.push_back(cat(unreadable, " of ", pageCount, " pages could not be read"));
+    if (!hasEndOfFileMarker(path))
+        document.warnings.push_back(
+            cat("the file looks truncated or damaged (no end-of-file marker); ",
+                pageCount - unreadable - withoutText, " of ", pageCount,
+                " pages gave text and are included"));
+
+    ContentHasher hasher;
+    hasher.addField(settings.fingerprint());
+    hasher.addField("pdf");
+    FOLIO_TRY(hasher.addFile(path));
+    document.contentHash = hasher.hexDigest();
+    return document;
+}
+
+}  // namespace folio::ingest
