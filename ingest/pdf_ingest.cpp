@@ -130,20 +130,16 @@ Result<Document> ingestPdf(const std::filesystem::path& path, const IngestSettin
         std::clamp(tokenizer::resolveThreadCount(settings.threads), 1, std::max(1, pageCount / 2));
     std::vector<PageResult> pages(static_cast<size_t>(pageCount));
     std::atomic<int> nextPage{0}, done{0};
-    std::atomic<bool> workerOpenFailed{false};
     tokenizer::parallelFor(static_cast<size_t>(workers), workers, [&](size_t worker) {
         if (worker == 0) {
             readPages(*first, nextPage, pageCount, pages, done, progress);
             return;
         }
         auto own = openPdf(path, settings.pdfPassword);
-        if (!own) {
-            workerOpenFailed = true;  // worker 0 still reads every page
-            return;
-        }
+        if (!own)
+            return;  // worker 0 still reads every page
         readPages(**own, nextPage, pageCount, pages, done, progress);
     });
-    (void)workerOpenFailed;
 
     int withoutText = 0, unreadable = 0;
     for (int index = 0; index < pageCount; ++index) {

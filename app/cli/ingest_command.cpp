@@ -109,10 +109,10 @@ void printText(const SourceReport& r, int maxSkipped) {
     const int units = pdf ? d.pageCount : d.fileCount;
     const double rate = d.ingestSeconds > 0 ? units / d.ingestSeconds : 0;
     std::printf("%s (%s)\n", d.name.c_str(), ingest::sourceKindName(d.kind));
-    std::printf("  %s %s, %s tokens, %.2f s (%.1f %s/s)\n", grouped(units).c_str(),
-                pdf ? "pages" : "files",
-                d.tokensCounted() ? grouped(d.tokenCount).c_str() : "not counted", d.ingestSeconds,
-                rate, pdf ? "pages" : "files");
+    std::printf(
+        "  %s %s, %s, %.2f s (%.1f %s/s)\n", grouped(units).c_str(), pdf ? "pages" : "files",
+        d.tokensCounted() ? (grouped(d.tokenCount) + " tokens").c_str() : "tokens not counted",
+        d.ingestSeconds, rate, pdf ? "pages" : "files");
     if (!d.title.empty())
         std::printf("  title: %s\n", d.title.c_str());
     std::printf("  content hash: %s\n", d.contentHash.c_str());
@@ -268,9 +268,10 @@ int runIngestCommand(const QStringList& args) {
     } else {
         for (const auto& r : reports)
             printText(r, parser.isSet(allSkipped) ? -1 : 20);
-        std::printf("total: %lld sources (%d failed), %s tokens, %.2f s wall\n",
+        std::printf("total: %lld sources (%d failed), %s, %.2f s wall\n",
                     static_cast<long long>(reports.size()), failures,
-                    tokenizer ? grouped(totalTokens).c_str() : "not counted", seconds);
+                    tokenizer ? (grouped(totalTokens) + " tokens").c_str() : "tokens not counted",
+                    seconds);
     }
     return failures == 0 ? 0 : 1;
 }
