@@ -132,6 +132,13 @@ void printText(const SourceReport& r, int maxSkipped) {
     }
 }
 
+// QCommandLineParser names the executable only; the usage line names the subcommand too.
+QString helpText(const QCommandLineParser& parser) {
+    QString help = parser.helpText();
+    const qsizetype endOfFirstLine = help.indexOf(QLatin1Char('\n'));
+    return QStringLiteral("Usage: folio-cli ingest [options] PATH...") + help.mid(endOfFirstLine);
+}
+
 }  // namespace
 
 int runIngestCommand(const QStringList& args) {
@@ -178,13 +185,13 @@ int runIngestCommand(const QStringList& args) {
         return 2;
     }
     if (parser.isSet(QStringLiteral("help"))) {
-        std::printf("%s", qPrintable(parser.helpText()));
+        std::printf("%s", qPrintable(helpText(parser)));
         return 0;
     }
     const QStringList paths = parser.positionalArguments();
     if (paths.isEmpty()) {
         std::fprintf(stderr, "folio-cli ingest: give at least one PATH\n%s",
-                     qPrintable(parser.helpText()));
+                     qPrintable(helpText(parser)));
         return 2;
     }
 
