@@ -34,26 +34,44 @@ QString qtPath(const std::filesystem::path& path) {
     return QString::fromStdString(path.string());
 }
 
-Result<std::unique_ptr<Poppler::Document>> openPdf(const std::filesystem::path& path,
-                                                   const std::string& password) {
+struct OpenedPdf {
+    std::unique_ptr<Poppler::Document> document;  // null unless access == Open
+    PdfAccess access = PdfAccess::Open;
+};
+
+// Opens the file; a locked file is not an error here, it comes back with its access state.
+Result<OpenedPdf> openPdfChecked(const std::filesystem::path& path, const std::string& password) {
     silencePopplerMessages();
     std::error_code ec;
     if (!std::filesystem::is_regular_file(path, ec))
         return makeError(ErrorCode::NotFound, path.string(), ": no such file");
     const QByteArray secret = QByteArray::fromStdString(password);
-    std::unique_ptr<Poppler::Document> document =
-        Poppler::Document::load(qtPath(path), secret, secret);
-    if (!document)
+    OpenedPdf opened;
+    opened.document = Poppler::Document::load(qtPath(path), secret, secret);
+    if (!opened.document)
         return makeError(ErrorCode::Format, path.string(),
                          ": cannot be opened as a PDF (the file is damaged or not a PDF)");
-    if (document->isLocked()) {
-        if (password.empty())
+    if (opened.document->isLocked()) {
+        opened.document.reset();
+        opened.access = password.empty() ? PdfAccess::NeedsPassword : PdfAccess::WrongPassword;
+    }
+    return opened;
+}
+
+Result<std::unique_ptr<Poppler::Document>> openPdf(const std::filesystem::path& path,
+                                                   const std::string& password) {
+    FOLIO_ASSIGN_OR_RETURN(OpenedPdf opened, openPdfChecked(path, password));
+    switch (opened.access) {
+        case PdfAccess::Open:
+            return std::move(opened.document);
+        case PdfAccess::NeedsPassword:
             return makeError(ErrorCode::InvalidArgument, path.string(),
                              ": the PDF is encrypted; a password is needed to read it");
-        return makeError(ErrorCode::InvalidArgument, path.string(),
-                         ": wrong password for the encrypted PDF");
+        case PdfAccess::WrongPassword:
+            break;
     }
-    return document;
+    return makeError(ErrorCode::InvalidArgument, path.string(),
+                     ": wrong password for the encrypted PDF");
 }
 
 // Poppler writes "%%EOF" at the end of every complete file (incremental updates add more).
@@ -97,16 +115,8 @@ void readPages(Poppler::Document& document, std::atomic<int>& nextPage, int page
 }  // namespace
 
 Result<PdfAccess> checkPdfAccess(const std::filesystem::path& path, const std::string& password) {
-    silencePopplerMessages();
-    auto opened = openPdf(path, password);
-    if (opened)
-        return PdfAccess::Open;
-    const std::string& message = opened.error().message;
-    if (message.ends_with("a password is needed to read it"))
-        return PdfAccess::NeedsPassword;
-    if (message.ends_with("wrong password for the encrypted PDF"))
-        return PdfAccess::WrongPassword;
-    return opened.error();
+    FOLIO_ASSIGN_OR_RETURN(OpenedPdf opened, openPdfChecked(path, password));
+    return opened.access;
 }
 
 Result<Document> ingestPdf(const std::filesystem::path& path, const IngestSettings& settings,
