@@ -48,10 +48,18 @@ class Backend {
     // Appends `token` and chooses the next token on the backend itself, so that logits never
     // leave it; `uniform` in [0, 1) drives a sampled choice. Backends that cannot return
     // Unsupported, and the engine samples on the host instead.
+    virtual bool samplesOnDevice() const { return false; }
     virtual Result<int32_t> decodeSampled(BackendState& state, int32_t token,
                                           const SamplingOptions& sampling, double uniform) {
         (void)state, (void)token, (void)sampling, (void)uniform;
         return makeError(ErrorCode::Unsupported, name(), " does not sample on the device");
+    }
+
+    // For benchmarks: makes the state `length` tokens long with arbitrary contents (the MLA
+    // caches filled), without computing them, so that decode can be timed at long contexts.
+    virtual Status fillSyntheticContext(BackendState& state, int64_t length) {
+        (void)state, (void)length;
+        return makeError(ErrorCode::Unsupported, name(), " has no synthetic contexts");
     }
 
     // Runs decoder layer `layer` alone on given inputs [tokens, hidden] from `state`, appending

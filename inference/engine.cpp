@@ -9,6 +9,7 @@
 #include "cuda/cuda_backend.h"
 #endif
 #include "log.h"
+#include "sampler.h"
 #include "state_format.h"
 
 namespace folio::inference {
@@ -52,6 +53,19 @@ Result<std::unique_ptr<Engine>> Engine::open(const std::filesystem::path& modelD
     }
     log(LogLevel::Info, cat("engine opened ", modelDir.string(), " on ", backend->name()));
     return std::unique_ptr<Engine>(new Engine(std::move(backend), options));
+}
+
+Result<std::unique_ptr<Engine>> Engine::openRandom(const ModelConfig& config, uint64_t seed,
+                                                   const EngineOptions& options) {
+#ifdef FOLIO_HAVE_CUDA
+    if (options.backend != BackendKind::Cuda)
+        return makeError(ErrorCode::Unsupported, "random-weight models are made on the GPU only");
+    FOLIO_ASSIGN_OR_RETURN(auto backend, createRandomCudaBackend(config, seed, options));
+    return std::unique_ptr<Engine>(new Engine(std::move(backend), options));
+#else
+    (void)config, (void)seed, (void)options;
+    return makeError(ErrorCode::Unsupported, "this build of Folio has no CUDA backend");
+#endif
 }
 
 const ModelConfig& Engine::config() const {
@@ -126,6 +140,29 @@ Result<Logits> Engine::decode(Sequence& sequence, int32_t token) {
     FOLIO_TRY(backend_->forward(*sequence.state_, request));
     sequence.tokens_.push_back(token);
     return logits;
+}
+
+Result<int32_t> Engine::decodeNext(Sequence& sequence, int32_t token, Sampler& sampler) {
+    const int32_t one[1] = {token};
+    FOLIO_TRY(checkTokens(sequence, one));
+    if (backend_->samplesOnDevice()) {
+        FOLIO_ASSIGN_OR_RETURN(int32_t next,
+                               backend_->decodeSampled(*sequence.state_, token, sampler.options(),
+                                                       sampler.nextUniform()));
+        sequence.tokens_.push_back(token);
+        return next;
+    }
+    FOLIO_ASSIGN_OR_RETURN(Logits logits, decode(sequence, token));
+    return sampler.sample(logits.last(), sequence.tokens_);
+}
+
+Status Engine::fillSyntheticContext(Sequence& sequence, int64_t length) {
+    if (sequence.length() != 0 || length < 0 || length > config().modelMaxLength)
+        return makeError(ErrorCode::InvalidArgument, "a synthetic context needs a fresh sequence "
+                                                     "and a length within the model's context");
+    FOLIO_TRY(backend_->fillSyntheticContext(*sequence.state_, length));
+    sequence.tokens_.assign(static_cast<size_t>(length), 0);
+    return {};
 }
 
 Result<std::vector<std::byte>> Engine::saveState(const Sequence& sequence) const {

@@ -30,6 +30,7 @@ namespace folio::inference {
 
 class Backend;
 class BackendState;
+class Sampler;
 
 // Logits for one or more positions, row-major [rows, vocab].
 struct Logits {
@@ -67,6 +68,10 @@ class Engine {
     // Loads config.json and the safetensors weights of `modelDir` onto the chosen backend.
     static Result<std::unique_ptr<Engine>> open(const std::filesystem::path& modelDir,
                                                 const EngineOptions& options = {});
+    // For benchmarks: a model of `config` with deterministic random weights made on the GPU
+    // (CUDA builds only).
+    static Result<std::unique_ptr<Engine>> openRandom(const ModelConfig& config, uint64_t seed,
+                                                      const EngineOptions& options);
     ~Engine();
 
     const ModelConfig& config() const;
@@ -83,6 +88,11 @@ class Engine {
     // Appends one token and returns the logits for the next.
     Result<Logits> decode(Sequence& sequence, int32_t token);
 
+    // Appends one token and returns the next one chosen by `sampler`: on the GPU when the
+    // backend samples there (only the id leaves the device), else from the logits on the host.
+    // The repetition penalty applies to every token of the sequence.
+    Result<int32_t> decodeNext(Sequence& sequence, int32_t token, Sampler& sampler);
+
     // A sequence's complete state as bytes, and back (the model must match).
     Result<std::vector<std::byte>> saveState(const Sequence& sequence) const;
     Result<Sequence> loadState(std::span<const std::byte> bytes);
@@ -94,6 +104,10 @@ class Engine {
     // A sequence from its tokens and complete state tensors (MLA caches with every row), e.g.
     // the rows of a snapshot chain concatenated. Shapes and names are checked.
     Result<Sequence> importState(std::vector<int32_t> tokens, std::vector<StateTensor> tensors);
+
+    // For benchmarks: makes a fresh sequence `length` tokens long with arbitrary contents (token
+    // id 0, caches filled with noise) without computing them, where the backend can.
+    Status fillSyntheticContext(Sequence& sequence, int64_t length);
 
     // For tools and tests that check a backend layer by layer.
     Backend& backend() { return *backend_; }

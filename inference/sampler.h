@@ -32,6 +32,8 @@ class Sampler {
     // `context` holds the tokens the repetition penalty applies to.
     int32_t sample(std::span<const float> logits, std::span<const int32_t> context);
 
+    const SamplingOptions& options() const { return options_; }
+
     // A uniform double in [0, 1) from the generator (xoshiro256**).
     double nextUniform();
 

@@ -33,6 +33,21 @@ __global__ void toBf16Kernel(const float* x, int64_t count, bf16* out) {
         out[i] = __float2bfloat16(x[i]);
 }
 
+__global__ void splitBf16Kernel(const float* x, int64_t count, bf16* hi, bf16* lo) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const bf16 h = __float2bfloat16(x[i]);
+        hi[i] = h;
+        lo[i] = __float2bfloat16(x[i] - __bfloat162float(h));
+    }
+}
+
+__global__ void toFloatKernel(const bf16* x, int64_t count, float* out) {
+    for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        out[i] = __bfloat162float(x[i]);
+}
+
 __global__ void addKernel(float* x, const float* delta, int64_t count) {
     for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
          i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -93,6 +108,14 @@ void launchRmsNorm(const float* x, const float* weight, int rows, int cols, floa
 
 void launchToBf16(const float* x, int64_t count, bf16* out, cudaStream_t stream) {
     toBf16Kernel<<<gridFor(count, 256), 256, 0, stream>>>(x, count, out);
+}
+
+void launchSplitBf16(const float* x, int64_t count, bf16* hi, bf16* lo, cudaStream_t stream) {
+    splitBf16Kernel<<<gridFor(count, 256), 256, 0, stream>>>(x, count, hi, lo);
+}
+
+void launchToFloat(const bf16* x, int64_t count, float* out, cudaStream_t stream) {
+    toFloatKernel<<<gridFor(count, 256), 256, 0, stream>>>(x, count, out);
 }
 
 void launchAdd(float* x, const float* delta, int64_t count, cudaStream_t stream) {

@@ -21,7 +21,7 @@ namespace {
 using namespace cuda;
 
 constexpr int kPageRows = 4096;
-constexpr int kDecodeSplits = 96;
+constexpr int kDecodeSplits = 132;
 constexpr int kLogitsRowsPerBatch = 64;
 constexpr int64_t kMaxForwardTokens = 4096;
 
@@ -67,7 +67,7 @@ class Arena {
 struct Scratch {
     int64_t tokens = 0;
     float *x, *normed, *proj, *gates, *attended, *qLatent, *oLatent, *partial, *logits;
-    bf16* narrow;
+    bf16 *narrow, *narrowLo;
     float *routerLogits, *slotWeights;
     int32_t *slotIds, *tokenIds, *groupRows;
     float *groupWeights, *gathered, *gateUp, *act, *expertOut;
@@ -209,6 +209,8 @@ class CudaBackend final : public Backend {
         return {};
     }
 
+    bool samplesOnDevice() const override { return true; }
+
     Result<int32_t> decodeSampled(BackendState& state, int32_t token,
                                   const SamplingOptions& sampling, double uniform) override {
         SampleParams params;
@@ -221,6 +223,24 @@ class CudaBackend final : public Backend {
         FOLIO_TRY(decodeStep(cast(state), params));
         FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
         return *hostToken_;
+    }
+
+    Status fillSyntheticContext(BackendState& state, int64_t length) override {
+        DeviceState& s = cast(state);
+        FOLIO_TRY(reserveRows(s, length));
+        const int64_t width = config_.kvLoraRank + config_.qkRopeHeadDim;
+        for (const LayerCache& cache : s.caches) {
+            for (size_t p = 0; p < cache.pages.size(); ++p)
+                launchFillRandomBf16(cache.pages[p]->rows, static_cast<int64_t>(kPageRows) * width,
+                                     p + 1, 1.0f, stream_);
+        }
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        const int32_t deviceLength = static_cast<int32_t>(length);
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(s.deviceLength, &deviceLength, sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        s.length = length;
+        return {};
     }
 
     Status runLayer(int64_t layer, BackendState& state, std::span<const float> input,
@@ -420,6 +440,7 @@ class CudaBackend final : public Backend {
         a.reserve(s.logits, std::min<int64_t>(T, kLogitsRowsPerBatch) * c.vocabSize);
         s.narrowCount = T * std::max({D, projCols, 2 * inner, attendedCols});
         a.reserve(s.narrow, s.narrowCount);
+        a.reserve(s.narrowLo, s.narrowCount);
         a.reserve(s.routerLogits, T * std::max<int64_t>(c.numExperts, 1));
         a.reserve(s.slotWeights, T * slots);
         a.reserve(s.slotIds, T * slots);
@@ -538,14 +559,21 @@ class CudaBackend final : public Backend {
                            static_cast<int>(config_.kvLoraRank + config_.qkRopeHeadDim)};
     }
 
-    // y[T][N] = x[T][K] W^T + beta * y, x bf16 with row stride ldx.
+    // y[T][N] = x[T][K] W^T + beta * y, where x points into scratch.narrow (row stride ldx):
+    // the activations enter as two bf16 terms (hi in narrow, lo at the same place in narrowLo),
+    // so the products see ~16 bits of each fp32 activation rather than bf16's 8.
     Status gemm(const Matrix& w, const bf16* x, int64_t ldx, int T, float* y, int64_t ldy,
-                float beta, int rows = -1, const bf16* wData = nullptr) {
-        const float alpha = 1.0f;
-        const int n = rows < 0 ? w.rows : rows;
-        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, n, T, w.cols, &alpha,
-                                      wData ? wData : w.data, CUDA_R_16BF, w.cols, x, CUDA_R_16BF,
+                float beta) {
+        const float alpha = 1.0f, one = 1.0f;
+        const bf16* lo = scratch_.narrowLo + (x - scratch_.narrow);
+        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha,
+                                      w.data, CUDA_R_16BF, w.cols, x, CUDA_R_16BF,
                                       static_cast<int>(ldx), &beta, y, CUDA_R_32F,
+                                      static_cast<int>(ldy), CUBLAS_COMPUTE_32F,
+                                      CUBLAS_GEMM_DEFAULT));
+        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha,
+                                      w.data, CUDA_R_16BF, w.cols, lo, CUDA_R_16BF,
+                                      static_cast<int>(ldx), &one, y, CUDA_R_32F,
                                       static_cast<int>(ldy), CUBLAS_COMPUTE_32F,
                                       CUBLAS_GEMM_DEFAULT));
         return {};
@@ -554,7 +582,7 @@ class CudaBackend final : public Backend {
     Status narrow(const float* x, int64_t count) {
         if (count > scratch_.narrowCount)
             return makeError(ErrorCode::Backend, "internal: narrow buffer too small");
-        launchToBf16(x, count, scratch_.narrow, stream_);
+        launchSplitBf16(x, count, scratch_.narrow, scratch_.narrowLo, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         return {};
     }
@@ -676,7 +704,11 @@ class CudaBackend final : public Backend {
             return prefillMlp(f.dense, T);
 
         const int E = static_cast<int>(c.numExperts), K = static_cast<int>(c.numExpertsPerToken);
-        FOLIO_TRY(gemm(f.router, x.narrow, D, T, x.routerLogits, E, 0.0f));
+        // Routing decides which experts run: it gets fp32 inputs and weights, so that prefill
+        // chooses the experts decode would.
+        const float one = 1.0f, zero = 0.0f;
+        FOLIO_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, E, T, D, &one, f.routerF32,
+                                     D, x.normed, D, &zero, x.routerLogits, E));
         MoeSelectArgs sel = selectArgs(f, T);
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());

@@ -44,6 +44,7 @@ struct FfnDevice {
     bool moe = false;
     MlpDevice dense;                // when !moe
     Matrix router;                  // [E, D]
+    float* routerF32 = nullptr;     // the same in fp32: prefill routes on fp32 activations
     float* correctionBias = nullptr;
     std::vector<MlpDevice> experts; // host copy of the pointers
     bf16** gateTable = nullptr;     // device [E]: expert gate rows (up follows at + I*D)

@@ -21,6 +21,9 @@ void launchEmbed(const bf16* table, const int32_t* ids, int tokens, int hidden, 
 void launchRmsNorm(const float* x, const float* weight, int rows, int cols, float eps, float* out,
                    cudaStream_t stream);
 void launchToBf16(const float* x, int64_t count, bf16* out, cudaStream_t stream);
+// hi = bf16(x), lo = bf16(x - hi): two bf16 terms that carry ~16 bits of x's mantissa.
+void launchSplitBf16(const float* x, int64_t count, bf16* hi, bf16* lo, cudaStream_t stream);
+void launchToFloat(const bf16* x, int64_t count, float* out, cudaStream_t stream);
 void launchAdd(float* x, const float* delta, int64_t count, cudaStream_t stream);
 void launchSwiglu(const float* gateUp, int rows, int inner, float* out, cudaStream_t stream);
 void launchAdvanceLength(int32_t* length, int tokens, cudaStream_t stream);

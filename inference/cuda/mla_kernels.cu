@@ -15,7 +15,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kTileRows = 32;
-constexpr int kMinRowsPerSplit = 256;
+constexpr int kMinRowsPerSplit = kTileRows;
 
 __device__ __forceinline__ const bf16* cacheRow(const LatentCache& c, int64_t row) {
     return c.pages[row / c.pageRows] + (row % c.pageRows) * c.width;

@@ -82,6 +82,18 @@ void WeightPlan::table(bf16**& target, const std::vector<const Matrix*>& matrice
     pieces_.push_back(p);
 }
 
+void WeightPlan::widened(float*& target, const Matrix& source) {
+    Piece p;
+    p.bytes = static_cast<uint64_t>(source.rows) * source.cols * sizeof(float);
+    p.offset = reserve(p.bytes);
+    p.source = Source::WidenedMatrix;
+    const auto found = std::find_if(matrixOffsets_.begin(), matrixOffsets_.end(),
+                                    [&](const auto& e) { return e.first == &source; });
+    p.pointerOffsets.push_back(found->second);
+    p.fixup = reinterpret_cast<void**>(&target);
+    pieces_.push_back(p);
+}
+
 WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice& model)
     : random_(w == nullptr) {
     const int D = static_cast<int>(c.hiddenSize), V = static_cast<int>(c.vocabSize);
@@ -154,6 +166,7 @@ WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice&
         }
         const int E = static_cast<int>(c.numExperts), I = static_cast<int>(c.moeIntermediateSize);
         matrix(f.router, E, D, {lw ? &lw->experts.router : nullptr});
+        widened(f.routerF32, f.router);
         vector(f.correctionBias, E, lw ? &lw->experts.correctionBias : nullptr, Source::F32Tensor,
                0.0f);
         f.experts.resize(static_cast<size_t>(E));
@@ -247,6 +260,12 @@ Result<std::shared_ptr<void>> WeightPlan::materialise(
             case Source::ConstF32:
                 launchFillFloat(reinterpret_cast<float*>(base + p.offset),
                                 static_cast<int64_t>(p.bytes / sizeof(float)), p.value, stream);
+                FOLIO_CUDA_TRY(cudaGetLastError());
+                break;
+            case Source::WidenedMatrix:
+                launchToFloat(reinterpret_cast<const bf16*>(base + p.pointerOffsets[0]),
+                              static_cast<int64_t>(p.bytes / sizeof(float)),
+                              reinterpret_cast<float*>(base + p.offset), stream);
                 FOLIO_CUDA_TRY(cudaGetLastError());
                 break;
             case Source::PointerTable: {

@@ -30,7 +30,15 @@ class WeightPlan {
         cudaStream_t stream);
 
   private:
-    enum class Source { Bf16Tensor, F32Tensor, ExpF32Tensor, RandomBf16, ConstF32, PointerTable };
+    enum class Source {
+        Bf16Tensor,
+        F32Tensor,
+        ExpF32Tensor,
+        RandomBf16,
+        ConstF32,
+        PointerTable,
+        WidenedMatrix,  // an fp32 copy of a bf16 matrix planned earlier
+    };
     struct Piece {
         uint64_t offset = 0, bytes = 0;
         Source source = Source::ConstF32;
@@ -46,6 +54,7 @@ class WeightPlan {
     void vector(float*& target, int64_t count, const TensorView* tensor, Source source,
                 float fallback);
     void table(bf16**& target, const std::vector<const Matrix*>& matrices, int64_t deltaElements);
+    void widened(float*& target, const Matrix& source);
 
     bool random_;
     std::vector<Piece> pieces_;

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// folio-bench: speed of the CUDA engine at batch 1 (Qt-free).
+//
+//   folio-bench [--config kimi-linear-48b-a3b | --model DIR] [--contexts 4096,32768,131072]
+//               [--prefill 4096,32768] [--decode-tokens 128] [--chunk 4096] [--no-micro]
+//
+// With --config the model is built with deterministic random weights on the GPU; with --model
+// it is loaded from a checkpoint folder. Prints one JSON line per measured point, then a table:
+// prefill tokens/s; decode time per token (median and p90) at each context, timed after
+// warm-up over the requested number of tokens on a synthetic context of that length; the GPU
+// memory in use; the device-to-device copy bandwidth measured on the spot; the floor (bytes read
+// per token / that bandwidth) and the ratio to it. Then per-layer micro-benchmarks of the KDA
+// and MLA decode steps at the model's sizes, timed with CUDA events.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "inference/cuda/kernels.h"
+#include "inference/engine.h"
+#include "inference/kimi_linear_48b_config.h"
+#include "inference/model_config.h"
+#include "inference/sampler.h"
+
+using namespace folio;
+using namespace folio::inference;
+
+namespace {
+
+struct Options {
+    std::string config = "kimi-linear-48b-a3b";
+    std::string model;
+    std::vector<int64_t> contexts = {4096, 32768, 131072};
+    std::vector<int64_t> prefill = {4096, 32768};
+    int decodeTokens = 128;
+    int64_t chunk = 4096;
+    bool micro = true;
+};
+
+std::vector<int64_t> parseList(const std::string& text) {
+    std::vector<int64_t> out;
+    size_t at = 0;
+    while (at < text.size()) {
+        const size_t comma = text.find(',', at);
+        out.push_back(std::stoll(text.substr(at, comma - at)));
+        at = comma == std::string::npos ? text.size() : comma + 1;
+    }
+    return out;
+}
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+    return v[i];
+}
+
+#define BENCH_CUDA(call)                                                                  \
+    do {                                                                                  \
+        const cudaError_t e_ = (call);                                                    \
+        if (e_ != cudaSuccess) {                                                          \
+            std::fprintf(stderr, "folio-bench: %s: %s\n", #call, cudaGetErrorString(e_)); \
+            return -1.0;                                                                  \
+        }                                                                                 \
+    } while (0)
+
+// Device-to-device copy of 2 GiB, median of 9: bytes read + written per second.
+double copyBandwidth() {
+    const size_t bytes = 2ull << 30;
+    void *a = nullptr, *b = nullptr;
+    BENCH_CUDA(cudaMalloc(&a, bytes));
+    BENCH_CUDA(cudaMalloc(&b, bytes));
+    cudaEvent_t start, stop;
+    BENCH_CUDA(cudaEventCreate(&start));
+    BENCH_CUDA(cudaEventCreate(&stop));
+    std::vector<double> rates;
+    for (int i = 0; i < 11; ++i) {
+        BENCH_CUDA(cudaEventRecord(start));
+        BENCH_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+        BENCH_CUDA(cudaEventRecord(stop));
+        BENCH_CUDA(cudaEventSynchronize(stop));
+        float ms = 0;
+        BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
+        if (i >= 2)
+            rates.push_back(2.0 * static_cast<double>(bytes) / (ms * 1e-3));
+    }
+    cudaFree(a);
+    cudaFree(b);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return percentile(rates, 0.5);
+}
+
+// Bytes a decode step must read: the weights it uses (bf16), the MLA cache of the context, and
+// the KDA states (read and written, fp32).
+struct DecodeBytes {
+    double weights = 0, cachePerToken = 0, kdaState = 0;
+    double at(int64_t context) const {
+        return weights + cachePerToken * static_cast<double>(context) + kdaState;
+    }
+};
+
+DecodeBytes decodeBytes(const ModelConfig& c) {
+    DecodeBytes b;
+    double params = static_cast<double>(c.vocabSize) * static_cast<double>(c.hiddenSize);
+    const double D = static_cast<double>(c.hiddenSize);
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+        if (c.layerKind(i) == LayerKind::Kda) {
+            const double P = static_cast<double>(c.kdaProjectionSize()), d = static_cast<double>(c.kdaHeadDim);
+            params += (3 * P + static_cast<double>(c.kdaNumHeads) + 2 * d) * D + 2 * P * d + D * P;
+            b.kdaState += 2.0 * 4.0 * static_cast<double>(c.kdaNumHeads) * d * d;
+        } else {
+            const double H = static_cast<double>(c.numAttentionHeads), r = static_cast<double>(c.kvLoraRank);
+            params += (H * static_cast<double>(c.qkHeadDim()) + r + static_cast<double>(c.qkRopeHeadDim)) * D +
+                      H * static_cast<double>(c.qkNopeHeadDim + c.vHeadDim) * r +
+                      D * H * static_cast<double>(c.vHeadDim);
+            b.cachePerToken += 2.0 * (r + static_cast<double>(c.qkRopeHeadDim));
+        }
+        if (c.isMoeLayer(i)) {
+            const double I = static_cast<double>(c.moeIntermediateSize);
+            params += static_cast<double>(c.numExperts) * D +
+                      static_cast<double>(c.numExpertsPerToken + c.numSharedExperts) * 3 * I * D;
+        } else {
+            params += 3.0 * static_cast<double>(c.intermediateSize) * D;
+        }
+    }
+    b.weights = 2.0 * params;
+    return b;
+}
+
+double usedGpuBytes() {
+    size_t freeBytes = 0, total = 0;
+    cudaMemGetInfo(&freeBytes, &total);
+    return static_cast<double>(total - freeBytes);
+}
+
+// ---- per-layer micro-benchmarks of the decode steps ----
+
+template <typename T>
+T* deviceArray(size_t count, std::vector<void*>& owned) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(count, 1) * sizeof(T)) != cudaSuccess)
+        return nullptr;
+    cudaMemset(p, 0, count * sizeof(T));
+    owned.push_back(p);
+    return static_cast<T*>(p);
+}
+
+double timeKernel(const std::function<void(cudaStream_t)>& launch, int iterations) {
+    cudaStream_t stream;
+    BENCH_CUDA(cudaStreamCreate(&stream));
+    for (int i = 0; i < 20; ++i)
+        launch(stream);
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    BENCH_CUDA(cudaGetLastError());
+    cudaEvent_t start, stop;
+    BENCH_CUDA(cudaEventCreate(&start));
+    BENCH_CUDA(cudaEventCreate(&stop));
+    std::vector<double> samples;
+    for (int rep = 0; rep < 7; ++rep) {
+        BENCH_CUDA(cudaEventRecord(start, stream));
+        for (int i = 0; i < iterations; ++i)
+            launch(stream);
+        BENCH_CUDA(cudaEventRecord(stop, stream));
+        BENCH_CUDA(cudaEventSynchronize(stop));
+        float ms = 0;
+        BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
+        samples.push_back(ms * 1e3 / iterations);
+    }
+    BENCH_CUDA(cudaGetLastError());
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    cudaStreamDestroy(stream);
+    return percentile(samples, 0.5);
+}
+
+void microBenchmarks(const ModelConfig& c, double bandwidth) {
+    using namespace folio::inference::cuda;
+    std::vector<void*> owned;
+    const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
+    const int P = H * d, W = static_cast<int>(c.convKernelSize);
+    KdaStepArgs k;
+    k.proj = deviceArray<float>(static_cast<size_t>(3 * P + H + 2 * d), owned);
+    k.projStride = 3 * P + H + 2 * d;
+    k.gates = deviceArray<float>(static_cast<size_t>(2 * P), owned);
+    k.gatesStride = 2 * P;
+    k.convTaps = deviceArray<float>(static_cast<size_t>(3 * P * W), owned);
+    k.convWindow = deviceArray<float>(static_cast<size_t>(3 * (W - 1) * P), owned);
+    k.state = deviceArray<float>(static_cast<size_t>(H) * d * d, owned);
+    k.decayRate = deviceArray<float>(static_cast<size_t>(H), owned);
+    k.dtBias = deviceArray<float>(static_cast<size_t>(P), owned);
+    k.outNorm = deviceArray<float>(static_cast<size_t>(d), owned);
+    k.eps = 1e-5f;
+    k.out = deviceArray<float>(static_cast<size_t>(P), owned);
+    k.tokens = 1;
+    k.heads = H;
+    k.headDim = d;
+    k.convWidth = W;
+    const double kdaUs = timeKernel([&](cudaStream_t s) { launchKdaSteps(k, s); }, 200);
+    const double kdaFloorUs = 2.0 * 4.0 * H * d * d / bandwidth * 1e6;
+    std::printf("{\"bench\":\"kda_decode_step\",\"heads\":%d,\"head_dim\":%d,\"us\":%.2f,"
+                "\"state_floor_us\":%.2f}\n",
+                H, d, kdaUs, kdaFloorUs);
+
+    const int Hm = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
+    const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
+    const int dv = static_cast<int>(c.vHeadDim), width = r + rope;
+    const int pageRows = 4096, splits = 96;
+    if (configureMlaAttention(mlaAttentionSharedBytes(Hm, r, rope)) != cudaSuccess)
+        return;
+    for (int64_t context : {int64_t{4096}, int64_t{32768}, int64_t{131072}}) {
+        const int64_t pages = (context + pageRows) / pageRows;
+        std::vector<bf16*> pagePointers;
+        for (int64_t p = 0; p < pages; ++p) {
+            bf16* page = deviceArray<bf16>(static_cast<size_t>(pageRows) * width, owned);
+            if (page == nullptr)
+                return;
+            launchFillRandomBf16(page, static_cast<int64_t>(pageRows) * width, 7 + p, 1.0f, nullptr);
+            pagePointers.push_back(page);
+        }
+        bf16** table = deviceArray<bf16*>(pagePointers.size(), owned);
+        cudaMemcpy(table, pagePointers.data(), pagePointers.size() * sizeof(bf16*),
+                   cudaMemcpyHostToDevice);
+        int32_t* length = deviceArray<int32_t>(1, owned);
+        const int32_t len = static_cast<int32_t>(context - 1);
+        cudaMemcpy(length, &len, sizeof(len), cudaMemcpyHostToDevice);
+        const int S = Hm * (nope + rope) + width;
+        float* proj = deviceArray<float>(static_cast<size_t>(S), owned);
+        float* norm = deviceArray<float>(static_cast<size_t>(r), owned);
+        bf16* kvB = deviceArray<bf16>(static_cast<size_t>(Hm) * (nope + dv) * r, owned);
+        float* qLatent = deviceArray<float>(static_cast<size_t>(Hm) * r, owned);
+        float* oLatent = deviceArray<float>(static_cast<size_t>(Hm) * r, owned);
+        float* partial = deviceArray<float>(static_cast<size_t>(splits) * Hm * (r + 2), owned);
+        float* out = deviceArray<float>(static_cast<size_t>(Hm) * dv, owned);
+        LatentCache cache{table, pageRows, width};
+        MlaAttentionArgs a;
+        a.qLatent = qLatent;
+        a.q = proj;
+        a.qStride = S;
+        a.cache = cache;
+        a.length = length;
+        a.tokens = 1;
+        a.heads = Hm;
+        a.nope = nope;
+        a.rope = rope;
+        a.latentRank = r;
+        a.splits = splits;
+        a.scale = 0.07f;
+        a.partial = partial;
+        a.out = oLatent;
+        const double us = timeKernel(
+            [&](cudaStream_t s) {
+                launchMlaAppend(proj + Hm * (nope + rope), S, norm, 1e-6f, r, cache, length, 1, s);
+                launchMlaAbsorbQuery(proj, S, kvB, Hm, nope, rope, dv, r, 1, qLatent, s);
+                launchMlaAttention(a, s);
+                launchMlaUpValue(oLatent, kvB, Hm, nope, dv, r, 1, out, s);
+            },
+            50);
+        const double bytes = static_cast<double>(context) * width * 2 +
+                             2.0 * Hm * (nope + dv) * r;
+        std::printf("{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,"
+                    "\"floor_us\":%.2f}\n",
+                    static_cast<long long>(context), us, bytes / bandwidth * 1e6);
+    }
+    for (void* p : owned)
+        cudaFree(p);
+}
+
+int run(const Options& o) {
+    EngineOptions options;
+    options.backend = BackendKind::Cuda;
+    options.prefillChunkTokens = o.chunk;
+    std::unique_ptr<Engine> engine;
+    if (!o.model.empty()) {
+        auto opened = Engine::open(o.model, options);
+        if (!opened.ok()) {
+            std::fprintf(stderr, "folio-bench: %s\n", opened.error().message.c_str());
+            return 1;
+        }
+        engine = std::move(*opened);
+    } else {
+        if (o.config != "kimi-linear-48b-a3b") {
+            std::fprintf(stderr, "folio-bench: unknown config %s\n", o.config.c_str());
+            return 2;
+        }
+        auto config = parseModelConfig(kKimiLinear48BA3BConfigJson);
+        if (!config.ok()) {
+            std::fprintf(stderr, "folio-bench: %s\n", config.error().message.c_str());
+            return 1;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        auto opened = Engine::openRandom(*config, 1, options);
+        if (!opened.ok()) {
+            std::fprintf(stderr, "folio-bench: %s\n", opened.error().message.c_str());
+            return 1;
+        }
+        engine = std::move(*opened);
+        std::fprintf(stderr, "random weights made in %.1f s\n",
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                         .count());
+    }
+    const ModelConfig& c = engine->config();
+    const double bandwidth = copyBandwidth();
+    const DecodeBytes bytes = decodeBytes(c);
+    std::printf("{\"bench\":\"setup\",\"device\":\"%s\",\"copy_bandwidth_GBps\":%.1f,"
+                "\"weights_read_per_token_GB\":%.3f,\"gpu_memory_used_GiB\":%.2f}\n",
+                engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9,
+                usedGpuBytes() / (1ull << 30));
+    std::mt19937 random(7);
+    std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocabSize - 1));
+
+    struct Row {
+        std::string what;
+        int64_t context;
+        double value, p90, floor;
+    };
+    std::vector<Row> table;
+    for (int64_t n : o.prefill) {
+        std::vector<int32_t> ids(static_cast<size_t>(n));
+        for (int32_t& id : ids)
+            id = token(random);
+        auto seq = engine->newSequence();
+        if (!seq.ok())
+            return 1;
+        PrefillOptions p;
+        p.logits = LogitsWanted::Last;
+        const auto start = std::chrono::steady_clock::now();
+        auto result = engine->prefill(*seq, ids, p);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        if (!result.ok()) {
+            std::fprintf(stderr, "folio-bench: prefill %lld: %s\n", static_cast<long long>(n),
+                         result.error().message.c_str());
+            return 1;
+        }
+        std::printf("{\"bench\":\"prefill\",\"tokens\":%lld,\"seconds\":%.3f,"
+                    "\"tokens_per_s\":%.0f,\"gpu_memory_used_GiB\":%.2f}\n",
+                    static_cast<long long>(n), seconds, static_cast<double>(n) / seconds,
+                    usedGpuBytes() / (1ull << 30));
+        table.push_back({"prefill tok/s", n, static_cast<double>(n) / seconds, 0, 0});
+    }
+    for (int64_t context : o.contexts) {
+        auto seq = engine->newSequence();
+        if (!seq.ok())
+            return 1;
+        if (auto filled = engine->fillSyntheticContext(*seq, context); !filled.ok()) {
+            std::fprintf(stderr, "folio-bench: %s\n", filled.error().message.c_str());
+            return 1;
+        }
+        Sampler sampler(SamplingOptions{});
+        int32_t next = token(random);
+        std::vector<double> ms;
+        for (int i = 0; i < 8 + o.decodeTokens; ++i) {
+            const auto start = std::chrono::steady_clock::now();
+            auto chosen = engine->decodeNext(*seq, next, sampler);
+            const double elapsed =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            if (!chosen.ok()) {
+                std::fprintf(stderr, "folio-bench: decode: %s\n", chosen.error().message.c_str());
+                return 1;
+            }
+            next = *chosen;
+            if (i >= 8)
+                ms.push_back(elapsed * 1e3);
+        }
+        const double floorMs = bytes.at(context) / bandwidth * 1e3;
+        const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
+        std::printf("{\"bench\":\"decode\",\"context\":%lld,\"tokens\":%d,\"median_ms\":%.3f,"
+                    "\"p90_ms\":%.3f,\"floor_ms\":%.3f,\"ratio_to_floor\":%.2f,"
+                    "\"gpu_memory_used_GiB\":%.2f}\n",
+                    static_cast<long long>(context), o.decodeTokens, median, p90, floorMs,
+                    median / floorMs, usedGpuBytes() / (1ull << 30));
+        table.push_back({"decode ms/token", context, median, p90, floorMs});
+    }
+    std::printf("\n%-18s %10s %12s %10s %10s %8s\n", "measure", "context", "value", "p90",
+                "floor", "ratio");
+    for (const Row& r : table) {
+        std::printf("%-18s %10lld %12.3f %10.3f %10.3f %8.2f\n", r.what.c_str(),
+                    static_cast<long long>(r.context), r.value, r.p90, r.floor,
+                    r.floor > 0 ? r.value / r.floor : 0.0);
+    }
+    std::fflush(stdout);
+    if (o.micro)
+        microBenchmarks(c, bandwidth);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options o;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+        if (arg == "--config")
+            o.config = value();
+        else if (arg == "--model")
+            o.model = value();
+        else if (arg == "--contexts")
+            o.contexts = parseList(value());
+        else if (arg == "--prefill")
+            o.prefill = parseList(value());
+        else if (arg == "--decode-tokens")
+            o.decodeTokens = std::max(100, std::atoi(value().c_str()));
+        else if (arg == "--chunk")
+            o.chunk = std::atoll(value().c_str());
+        else if (arg == "--no-micro")
+            o.micro = false;
+        else {
+            std::fprintf(stderr,
+                         "usage: folio-bench [--config kimi-linear-48b-a3b | --model DIR] "
+                         "[--contexts 4096,32768,131072] [--prefill 4096,32768] "
+                         "[--decode-tokens N>=100] [--chunk N] [--no-micro]\n");
+            return 2;
+        }
+    }
+    return run(o);
+}

@@ -1,0 +1,1202 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// folio-cuda-ops-test: every launcher of inference/cuda/kernels.h against a CPU computation on
+// deterministic random inputs at Kimi Linear's sizes (hidden 2304; KDA 32 heads x 128, conv 4;
+// MLA 32 heads, nope 128, rope 64, v 128, latent 512; 256 experts top-8, expert width 1024;
+// vocab 163840). Checked:
+//   basic   embed, RMSNorm, bf16 conversion, add, SwiGLU, fills, length advance;
+//   gemv    plain, RMSNorm on load, residual, SwiGLU (dense and per-expert tables), expert table
+//           with ids, the vocab-sized LM head (double-precision dots over the same bf16 weights);
+//   kda     launchKdaSteps (head dims 128 and 64; 70, 1 and 2 tokens in sequence, so the conv
+//           window and state carry over) against the CPU recurrence of inference/cpu;
+//   mla     append across a page boundary, query absorption, split attention, value up-projection;
+//   moe     router (sigmoid, plain and grouped, biased/unbiased weights), combine, gather,
+//           scatter-add;
+//   sample  greedy with a tie, top-k 1, tiny top-p, repetition penalty with the seen bitmap,
+//           empirical distributions of stratified draws against the softmax.
+// One line per check: "PASS name err=... tol=..." or "FAIL ...". Exit 0 when all pass, 1 on any
+// failure, 77 (CTest's skip) when no CUDA device is present.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "inference/cpu/cpu_model.h"
+#include "inference/cpu/kernels.h"
+#include "inference/cuda/kernels.h"
+#include "inference/safetensors.h"
+
+namespace {
+
+namespace cu = folio::inference::cuda;
+namespace cpu = folio::inference::cpu;
+using folio::inference::bf16ToFloat;
+using folio::inference::floatToBf16;
+
+// ---- model sizes ----
+constexpr int kHidden = 2304;
+constexpr int kKdaHeads = 32, kConvWidth = 4;
+constexpr int kMlaHeads = 32, kNope = 128, kRope = 64, kValue = 128, kLatent = 512;
+constexpr int kExperts = 256, kTopK = 8, kExpertInner = 1024;
+constexpr int kVocab = 163840;
+
+// ---- infrastructure: errors, report, device buffers, random numbers ----
+void cudaCheck(cudaError_t error, const std::string& what) {
+    if (error != cudaSuccess)
+        throw std::runtime_error(what + ": " + cudaGetErrorString(error));
+}
+#define CUDA_CHECK(expr) cudaCheck((expr), #expr)
+
+// After launches: the launch error, then the execution error.
+void finish(const std::string& what) {
+    cudaCheck(cudaGetLastError(), what + " (launch)");
+    cudaCheck(cudaDeviceSynchronize(), what + " (execution)");
+}
+
+class Report {
+  public:
+    void result(const std::string& name, double err, double tol) {
+        const bool ok = err <= tol;  // NaN fails
+        std::printf("%s %s err=%.3e tol=%.1e\n", ok ? "PASS" : "FAIL", name.c_str(), err, tol);
+        failures_ += ok ? 0 : 1;
+    }
+    void equal(const std::string& name, long long got, long long want) {
+        const bool ok = got == want;
+        std::printf("%s %s got=%lld want=%lld\n", ok ? "PASS" : "FAIL", name.c_str(), got, want);
+        failures_ += ok ? 0 : 1;
+    }
+    void error(const std::string& name, const std::string& what) {
+        std::printf("FAIL %s: %s\n", name.c_str(), what.c_str());
+        ++failures_;
+    }
+    int failures() const { return failures_; }
+
+  private:
+    int failures_ = 0;
+};
+
+template <class T>
+class Device {
+  public:
+    explicit Device(size_t count) : count_(count) {
+        CUDA_CHECK(
+            cudaMalloc(reinterpret_cast<void**>(&data_), std::max<size_t>(1, count) * sizeof(T)));
+    }
+    explicit Device(const std::vector<T>& host) : Device(host.size()) { upload(host); }
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+    Device(Device&& other) noexcept : data_(other.data_), count_(other.count_) {
+        other.data_ = nullptr;
+    }
+    Device& operator=(Device&&) = delete;
+    ~Device() { cudaFree(data_); }
+
+    T* get() const { return data_; }
+    size_t size() const { return count_; }
+    void upload(const std::vector<T>& host) {
+        if (host.size() != count_)
+            throw std::runtime_error("upload: size mismatch");
+        CUDA_CHECK(cudaMemcpy(data_, host.data(), count_ * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    std::vector<T> download() const {
+        std::vector<T> host(count_);
+        CUDA_CHECK(cudaMemcpy(host.data(), data_, count_ * sizeof(T), cudaMemcpyDeviceToHost));
+        return host;
+    }
+
+  private:
+    T* data_ = nullptr;
+    size_t count_ = 0;
+};
+
+using Bf16Buffer = Device<uint16_t>;
+const cu::bf16* bf(const Bf16Buffer& b) {
+    return reinterpret_cast<const cu::bf16*>(b.get());
+}
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+class Rng {
+  public:
+    explicit Rng(uint64_t seed) : state_(seed) {}
+    uint64_t next() {
+        state_ += 0x9e3779b97f4a7c15ull;
+        return splitmix64(state_);
+    }
+    float uniform(float lo, float hi) {
+        return lo + (hi - lo) * static_cast<float>(next() >> 40) * (1.0f / 16777216.0f);
+    }
+    int below(int n) { return static_cast<int>(next() % static_cast<uint64_t>(n)); }
+
+  private:
+    uint64_t state_;
+};
+
+std::vector<float> randomFloats(size_t n, Rng& rng, float lo, float hi) {
+    std::vector<float> v(n);
+    for (float& x : v)
+        x = rng.uniform(lo, hi);
+    return v;
+}
+std::vector<uint16_t> randomBf16(size_t n, Rng& rng, float scale) {
+    std::vector<uint16_t> v(n);
+    for (uint16_t& x : v)
+        x = floatToBf16(rng.uniform(-scale, scale));
+    return v;
+}
+std::vector<float> widen(const std::vector<uint16_t>& v) {
+    std::vector<float> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i)
+        out[i] = bf16ToFloat(v[i]);
+    return out;
+}
+// Distinct indices in [0, n).
+std::vector<int32_t> distinctIds(int count, int n, Rng& rng) {
+    std::vector<int32_t> ids;
+    while (static_cast<int>(ids.size()) < count) {
+        const int32_t id = rng.below(n);
+        if (std::find(ids.begin(), ids.end(), id) == ids.end())
+            ids.push_back(id);
+    }
+    return ids;
+}
+
+// ||got - want|| / ||want||.
+template <class A, class B>
+double relL2(const std::vector<A>& got, const std::vector<B>& want) {
+    if (got.size() != want.size())
+        return INFINITY;
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double d = static_cast<double>(got[i]) - static_cast<double>(want[i]);
+        diff += d * d;
+        norm += static_cast<double>(want[i]) * static_cast<double>(want[i]);
+    }
+    return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
+}
+template <class A, class B>
+double maxAbs(const std::vector<A>& got, const std::vector<B>& want) {
+    if (got.size() != want.size())
+        return INFINITY;
+    double m = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double d = std::fabs(static_cast<double>(got[i]) - static_cast<double>(want[i]));
+        m = std::isnan(d) ? INFINITY : std::max(m, d);
+    }
+    return m;
+}
+
+constexpr size_t sz(int64_t n) {
+    return static_cast<size_t>(n);
+}
+
+double sigmoidD(double x) {
+    return 1.0 / (1.0 + std::exp(-x));
+}
+
+// ---- 6. basic kernels (and the vocab-sized matrix, reused by the gemv LM-head check) ----
+void testBasic(Report& report) {
+    Rng rng(6);
+    // Fill: the device generator reproduced on the host.
+    const int64_t vocabCount = static_cast<int64_t>(kVocab) * kHidden;
+    Bf16Buffer vocabMatrix(sz(vocabCount));
+    const uint64_t seed = 0x5eed;
+    const float fillScale = 0.05f;
+    cu::launchFillRandomBf16(reinterpret_cast<cu::bf16*>(vocabMatrix.get()), vocabCount, seed,
+                             fillScale, nullptr);
+    finish("launchFillRandomBf16");
+    const std::vector<uint16_t> table = vocabMatrix.download();
+    double fillErr = 0;
+    for (int64_t i = 0; i < vocabCount; ++i) {
+        const uint64_t bits = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(i)));
+        const float u = static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
+        const float want = bf16ToFloat(floatToBf16((2.0f * u - 1.0f) * fillScale));
+        fillErr =
+            std::max(fillErr, static_cast<double>(std::fabs(bf16ToFloat(table[sz(i)]) - want)));
+    }
+    report.result("fill_random_bf16 (max abs)", fillErr, 0.0);
+
+    // Embedding rows, including the first and the last of the vocabulary.
+    const std::vector<int32_t> ids = {0, kVocab - 1, 12345, 100000, 7};
+    Device<int32_t> dIds(ids);
+    Device<float> embedded(ids.size() * kHidden);
+    cu::launchEmbed(bf(vocabMatrix), dIds.get(), static_cast<int>(ids.size()), kHidden,
+                    embedded.get(), nullptr);
+    finish("launchEmbed");
+    std::vector<float> wantEmbed;
+    for (int32_t id : ids)
+        for (int i = 0; i < kHidden; ++i)
+            wantEmbed.push_back(bf16ToFloat(table[sz(id) * kHidden + i]));
+    report.result("embed (max abs)", maxAbs(embedded.download(), wantEmbed), 0.0);
+
+    // RMSNorm over rows of the hidden size.
+    const int rows = 5;
+    const auto x = randomFloats(sz(rows) * kHidden, rng, -2, 2);
+    const auto w = randomFloats(kHidden, rng, 0.5f, 1.5f);
+    Device<float> dx(x), dw(w), dNorm(x.size());
+    cu::launchRmsNorm(dx.get(), dw.get(), rows, kHidden, 1e-5f, dNorm.get(), nullptr);
+    finish("launchRmsNorm");
+    std::vector<double> wantNorm(x.size());
+    for (int r = 0; r < rows; ++r) {
+        double sum = 0;
+        for (int i = 0; i < kHidden; ++i)
+            sum += static_cast<double>(x[r * kHidden + i]) * x[r * kHidden + i];
+        const double inv = 1.0 / std::sqrt(sum / kHidden + 1e-5);
+        for (int i = 0; i < kHidden; ++i)
+            wantNorm[r * kHidden + i] = w[i] * x[r * kHidden + i] * inv;
+    }
+    report.result("rms_norm", relL2(dNorm.download(), wantNorm), 1e-6);
+
+    // bf16 conversion (round to nearest even) and addition: exact.
+    const size_t count = 100003;
+    const auto values = randomFloats(count, rng, -1000, 1000);
+    const auto delta = randomFloats(count, rng, -1, 1);
+    Device<float> dValues(values), dDelta(delta);
+    Bf16Buffer dBf16(count);
+    cu::launchToBf16(dValues.get(), static_cast<int64_t>(count),
+                     reinterpret_cast<cu::bf16*>(dBf16.get()), nullptr);
+    finish("launchToBf16");
+    const auto gotBf16 = dBf16.download();
+    long long mismatches = 0;
+    for (size_t i = 0; i < count; ++i)
+        mismatches += gotBf16[i] != floatToBf16(values[i]) ? 1 : 0;
+    report.equal("to_bf16 mismatches", mismatches, 0);
+    // hi = bf16(x), lo = bf16(x - hi); bf16 -> float: exact.
+    Bf16Buffer dHi(count), dLo(count);
+    Device<float> dWide(count);
+    cu::launchSplitBf16(dValues.get(), static_cast<int64_t>(count),
+                        reinterpret_cast<cu::bf16*>(dHi.get()),
+                        reinterpret_cast<cu::bf16*>(dLo.get()), nullptr);
+    cu::launchToFloat(bf(dBf16), static_cast<int64_t>(count), dWide.get(), nullptr);
+    finish("launchSplitBf16/launchToFloat");
+    const auto hi = dHi.download(), lo = dLo.download();
+    const auto wide = dWide.download();
+    long long splitMismatches = 0, wideMismatches = 0;
+    for (size_t i = 0; i < count; ++i) {
+        const uint16_t wantHi = floatToBf16(values[i]);
+        splitMismatches += hi[i] != wantHi || lo[i] != floatToBf16(values[i] - bf16ToFloat(wantHi));
+        wideMismatches += wide[i] != bf16ToFloat(gotBf16[i]);
+    }
+    report.equal("split_bf16 mismatches", splitMismatches, 0);
+    report.equal("to_float mismatches", wideMismatches, 0);
+    cu::launchAdd(dValues.get(), dDelta.get(), static_cast<int64_t>(count), nullptr);
+    finish("launchAdd");
+    std::vector<float> wantSum(count);
+    for (size_t i = 0; i < count; ++i)
+        wantSum[i] = values[i] + delta[i];
+    report.result("add (max abs)", maxAbs(dValues.download(), wantSum), 0.0);
+
+    // SwiGLU over [gate | up] rows.
+    const int swRows = 3;
+    const auto gateUp = randomFloats(sz(swRows) * 2 * kExpertInner, rng, -4, 4);
+    Device<float> dGateUp(gateUp), dSw(sz(swRows) * kExpertInner);
+    cu::launchSwiglu(dGateUp.get(), swRows, kExpertInner, dSw.get(), nullptr);
+    finish("launchSwiglu");
+    std::vector<double> wantSw(dSw.size());
+    for (int r = 0; r < swRows; ++r)
+        for (int i = 0; i < kExpertInner; ++i) {
+            const double g = gateUp[r * 2 * kExpertInner + i];
+            wantSw[r * kExpertInner + i] =
+                g * sigmoidD(g) * gateUp[r * 2 * kExpertInner + kExpertInner + i];
+        }
+    report.result("swiglu", relL2(dSw.download(), wantSw), 2e-6);
+
+    // Fill with a constant; advance a device length.
+    Device<float> filled(1000);
+    cu::launchFillFloat(filled.get(), 1000, 0.25f, nullptr);
+    Device<int32_t> length(std::vector<int32_t>{41});
+    cu::launchAdvanceLength(length.get(), 7, nullptr);
+    finish("launchFillFloat/launchAdvanceLength");
+    report.result("fill_float (max abs)",
+                  maxAbs(filled.download(), std::vector<float>(1000, 0.25f)), 0.0);
+    report.equal("advance_length", length.download()[0], 48);
+
+    // The LM head: the vocab matrix with the final norm applied on load.
+    const auto hidden = randomFloats(kHidden, rng, -3, 3);
+    Device<float> dHidden(hidden), logits(kVocab);
+    const cu::GemvArgs a{.matrix = bf(vocabMatrix),
+                         .rows = kVocab,
+                         .cols = kHidden,
+                         .x = dHidden.get(),
+                         .normWeight = dw.get(),
+                         .normEps = 1e-5f,
+                         .y = logits.get()};
+    cu::launchGemv(a, nullptr);
+    finish("launchGemv lm_head");
+    double sum = 0;
+    for (float v : hidden)
+        sum += static_cast<double>(v) * v;
+    const double inv = 1.0 / std::sqrt(sum / kHidden + 1e-5);
+    std::vector<double> xn(kHidden), want(kVocab);
+    for (int i = 0; i < kHidden; ++i)
+        xn[i] = w[i] * (hidden[i] * inv);
+    for (int r = 0; r < kVocab; ++r) {
+        const uint16_t* row = table.data() + sz(r) * kHidden;
+        double acc = 0;
+        for (int i = 0; i < kHidden; ++i)
+            acc += bf16ToFloat(row[i]) * xn[i];
+        want[r] = acc;
+    }
+    report.result("gemv_lm_head_163840x2304_norm", relL2(logits.download(), want), 1e-5);
+}
+
+// ---- 1. gemv ----
+// y[item] = (residual) + W_item x_item (double) over the bf16 weights in `w` (float copies).
+std::vector<double> refGemv(const std::vector<const std::vector<float>*>& weights, int rows,
+                            int cols, const std::vector<double>& x, int64_t xStride) {
+    std::vector<double> y(weights.size() * rows);
+    for (size_t item = 0; item < weights.size(); ++item) {
+        const float* W = weights[item]->data();
+        const double* xi = x.data() + item * xStride;
+        for (int r = 0; r < rows; ++r) {
+            double acc = 0;
+            for (int k = 0; k < cols; ++k)
+                acc += static_cast<double>(W[sz(r) * cols + k]) * xi[k];
+            y[item * rows + r] = acc;
+        }
+    }
+    return y;
+}
+
+void testGemv(Report& report) {
+    Rng rng(1);
+    const int rows = 4096, cols = kHidden;
+    const auto wBits = randomBf16(sz(rows) * cols, rng, 0.05f);
+    const auto uBits = randomBf16(sz(rows) * cols, rng, 0.05f);
+    const auto wF = widen(wBits), uF = widen(uBits);
+    Bf16Buffer dW(wBits), dU(uBits);
+    const auto x = randomFloats(cols, rng, -2, 2);
+    const auto norm = randomFloats(cols, rng, 0.5f, 1.5f);
+    const auto residual = randomFloats(rows, rng, -1, 1);
+    Device<float> dx(x), dNorm(norm), dRes(residual), dy(rows);
+    const std::vector<double> xd(x.begin(), x.end());
+
+    const cu::GemvArgs base{
+        .matrix = bf(dW), .rows = rows, .cols = cols, .x = dx.get(), .y = dy.get()};
+    const auto plain = refGemv({&wF}, rows, cols, xd, 0);
+
+    cu::launchGemv(base, nullptr);
+    finish("launchGemv plain");
+    report.result("gemv_plain_4096x2304", relL2(dy.download(), plain), 1e-5);
+
+    cu::GemvArgs normed = base;
+    normed.normWeight = dNorm.get();
+    normed.normEps = 1e-5f;
+    cu::launchGemv(normed, nullptr);
+    finish("launchGemv norm");
+    double sum = 0;
+    for (float v : x)
+        sum += static_cast<double>(v) * v;
+    const double inv = 1.0 / std::sqrt(sum / cols + 1e-5);
+    std::vector<double> xn(cols);
+    for (int i = 0; i < cols; ++i)
+        xn[i] = norm[i] * (x[i] * inv);
+    report.result("gemv_norm_on_load", relL2(dy.download(), refGemv({&wF}, rows, cols, xn, 0)),
+                  1e-5);
+
+    cu::GemvArgs withResidual = base;
+    withResidual.residual = dRes.get();
+    cu::launchGemv(withResidual, nullptr);
+    finish("launchGemv residual");
+    std::vector<double> wantRes = plain;
+    for (int r = 0; r < rows; ++r)
+        wantRes[r] += residual[r];
+    report.result("gemv_residual", relL2(dy.download(), wantRes), 1e-5);
+
+    cu::GemvArgs swiglu = base;
+    swiglu.up = bf(dU);
+    cu::launchGemv(swiglu, nullptr);
+    finish("launchGemv swiglu");
+    const auto up = refGemv({&uF}, rows, cols, xd, 0);
+    std::vector<double> wantSw(rows);
+    for (int r = 0; r < rows; ++r)
+        wantSw[r] = plain[r] * sigmoidD(plain[r]) * up[r];
+    report.result("gemv_swiglu_dense", relL2(dy.download(), wantSw), 1e-5);
+
+    // Experts: 256-entry tables; the 8 chosen point at distinct matrices, the others at a poison
+    // matrix (all 8.0) so a wrong lookup shows. Gate/up [1024][2304], down [2304][1024].
+    const auto chosen = distinctIds(kTopK, kExperts, rng);
+    const size_t expertSize = sz(kExpertInner) * kHidden;
+    Bf16Buffer poison(std::vector<uint16_t>(expertSize, floatToBf16(8.0f)));
+    std::vector<std::vector<float>> gateF, upF, downF;
+    std::vector<Bf16Buffer> gateD, upD, downD;
+    for (int j = 0; j < kTopK; ++j) {
+        auto g = randomBf16(expertSize, rng, 0.05f), u = randomBf16(expertSize, rng, 0.05f),
+             d = randomBf16(expertSize, rng, 0.05f);
+        gateF.push_back(widen(g));
+        upF.push_back(widen(u));
+        downF.push_back(widen(d));
+        gateD.emplace_back(g);
+        upD.emplace_back(u);
+        downD.emplace_back(d);
+    }
+    std::vector<const cu::bf16*> gateTable(kExperts, bf(poison)), upTable = gateTable,
+                                                                  downTable = gateTable;
+    for (int j = 0; j < kTopK; ++j) {
+        gateTable[sz(chosen[j])] = bf(gateD[j]);
+        upTable[sz(chosen[j])] = bf(upD[j]);
+        downTable[sz(chosen[j])] = bf(downD[j]);
+    }
+    Device<const cu::bf16*> dGateTable(gateTable), dUpTable(upTable), dDownTable(downTable);
+    Device<int32_t> dChosen(chosen);
+    Device<float> dInner(sz(kTopK) * kExpertInner);
+
+    const cu::GemvArgs experts{.table = dGateTable.get(),
+                               .upTable = dUpTable.get(),
+                               .ids = dChosen.get(),
+                               .rows = kExpertInner,
+                               .cols = kHidden,
+                               .items = kTopK,
+                               .x = dx.get(),  // every expert reads the same hidden state
+                               .xItemStride = 0,
+                               .y = dInner.get(),
+                               .yItemStride = kExpertInner};
+    cu::launchGemv(experts, nullptr);
+    finish("launchGemv expert swiglu");
+    std::vector<const std::vector<float>*> gPtrs, uPtrs, dPtrs;
+    for (int j = 0; j < kTopK; ++j) {
+        gPtrs.push_back(&gateF[j]);
+        uPtrs.push_back(&upF[j]);
+        dPtrs.push_back(&downF[j]);
+    }
+    std::vector<double> xRep;
+    for (int j = 0; j < kTopK; ++j)
+        xRep.insert(xRep.end(), xd.begin(), xd.end());
+    const auto g = refGemv(gPtrs, kExpertInner, kHidden, xRep, kHidden);
+    const auto u = refGemv(uPtrs, kExpertInner, kHidden, xRep, kHidden);
+    std::vector<double> wantInner(g.size());
+    for (size_t i = 0; i < g.size(); ++i)
+        wantInner[i] = g[i] * sigmoidD(g[i]) * u[i];
+    report.result("gemv_experts_swiglu_table_ids", relL2(dInner.download(), wantInner), 1e-5);
+
+    // Down projections with per-item inputs and a per-item residual.
+    const auto innerX = randomFloats(sz(kTopK) * kExpertInner, rng, -1, 1);
+    const auto innerRes = randomFloats(sz(kTopK) * kHidden, rng, -1, 1);
+    Device<float> dInnerX(innerX), dInnerRes(innerRes), dOut(innerRes.size());
+    const cu::GemvArgs down{.table = dDownTable.get(),
+                            .ids = dChosen.get(),
+                            .rows = kHidden,
+                            .cols = kExpertInner,
+                            .items = kTopK,
+                            .x = dInnerX.get(),
+                            .xItemStride = kExpertInner,
+                            .residual = dInnerRes.get(),
+                            .y = dOut.get(),
+                            .yItemStride = kHidden};
+    cu::launchGemv(down, nullptr);
+    finish("launchGemv expert down");
+    auto wantDown = refGemv(dPtrs, kHidden, kExpertInner,
+                            std::vector<double>(innerX.begin(), innerX.end()), kExpertInner);
+    for (size_t i = 0; i < wantDown.size(); ++i)
+        wantDown[i] += innerRes[i];
+    report.result("gemv_experts_down_table_ids_residual", relL2(dOut.download(), wantDown), 1e-5);
+}
+
+// ---- 2. KDA ----
+struct KdaCase {
+    int heads, headDim;
+    int64_t projStride, gatesStride;
+    std::vector<float> taps, decayRate, dtBias, outNorm;
+    std::vector<float> window, state;  // the CPU's copies, advanced by the reference
+};
+
+// The layer between the projections and o_proj, as inference/cpu/kda_layer.cpp computes it.
+std::vector<float> kdaReference(KdaCase& c, const std::vector<float>& proj,
+                                const std::vector<float>& gates, int T, float eps) {
+    const int H = c.heads, d = c.headDim, P = H * d, W = kConvWidth, hist = W - 1;
+    std::vector<float> conv[3];
+    for (int part = 0; part < 3; ++part) {
+        // Causal depthwise convolution over [window; new rows], SiLU; the window slides.
+        std::vector<float> ext(sz(static_cast<int64_t>(hist + T) * P));
+        std::copy_n(c.window.begin() + part * hist * P, hist * P, ext.begin());
+        for (int t = 0; t < T; ++t)
+            std::copy_n(proj.begin() + t * c.projStride + part * P, P,
+                        ext.begin() + (hist + t) * P);
+        conv[part].resize(sz(static_cast<int64_t>(T) * P));
+        for (int t = 0; t < T; ++t)
+            for (int ch = 0; ch < P; ++ch) {
+                float acc = 0.0f;
+                for (int j = 0; j < W; ++j)
+                    acc += c.taps[sz((static_cast<int64_t>(part) * P + ch) * W + j)] *
+                           ext[sz(static_cast<int64_t>(t + j) * P + ch)];
+                conv[part][sz(static_cast<int64_t>(t) * P + ch)] = cpu::silu(acc);
+            }
+        std::copy_n(ext.begin() + static_cast<int64_t>(T) * P, hist * P,
+                    c.window.begin() + part * hist * P);
+    }
+    std::vector<float> g(sz(static_cast<int64_t>(T) * P)), beta(sz(static_cast<int64_t>(T) * H));
+    for (int t = 0; t < T; ++t) {
+        for (int i = 0; i < P; ++i)
+            g[sz(t * P + i)] = -c.decayRate[sz(i / d)] *
+                               cpu::softplus(gates[sz(t * c.gatesStride + i)] + c.dtBias[sz(i)]);
+        for (int h = 0; h < H; ++h)
+            beta[sz(t * H + h)] = cpu::sigmoid(proj[sz(t * c.projStride + 3 * P + h)]);
+    }
+    auto l2 = [&](std::vector<float>& v, float scale) {
+        for (int row = 0; row < T * H; ++row) {
+            float* p = v.data() + static_cast<int64_t>(row) * d;
+            float s = 0.0f;
+            for (int i = 0; i < d; ++i)
+                s += p[i] * p[i];
+            const float k = scale / std::sqrt(s + 1e-6f);
+            for (int i = 0; i < d; ++i)
+                p[i] *= k;
+        }
+    };
+    l2(conv[0], 1.0f / std::sqrt(static_cast<float>(d)));
+    l2(conv[1], 1.0f);
+    std::vector<float> o(sz(static_cast<int64_t>(T) * P));
+    for (int h = 0; h < H; ++h) {
+        cpu::KdaHeadInputs in;
+        in.tokens = T;
+        in.keyDim = d;
+        in.valueDim = d;
+        in.rowStride = P;
+        in.betaStride = H;
+        in.q = conv[0].data() + h * d;
+        in.k = conv[1].data() + h * d;
+        in.v = conv[2].data() + h * d;
+        in.g = g.data() + h * d;
+        in.beta = beta.data() + h;
+        cpu::kdaRecurrentHead(in, c.state.data() + static_cast<int64_t>(h) * d * d,
+                              o.data() + h * d);
+    }
+    for (int t = 0; t < T; ++t)
+        for (int h = 0; h < H; ++h) {
+            float* x = o.data() + static_cast<int64_t>(t) * P + h * d;
+            const float* gate = gates.data() + t * c.gatesStride + P + h * d;
+            float s = 0.0f;
+            for (int i = 0; i < d; ++i)
+                s += x[i] * x[i];
+            const float inv = 1.0f / std::sqrt(s / static_cast<float>(d) + eps);
+            for (int i = 0; i < d; ++i)
+                x[i] = c.outNorm[sz(i)] * (x[i] * inv) * cpu::sigmoid(gate[i]);
+        }
+    return o;
+}
+
+void testKda(Report& report, int headDim) {
+    Rng rng(200 + static_cast<uint64_t>(headDim));
+    const int H = kKdaHeads, d = headDim, P = H * d, hist = kConvWidth - 1;
+    const float eps = 1e-5f;
+    KdaCase c{H, d, 3 * P + H + 5, 2 * P + 3, {}, {}, {}, {}, {}, {}};
+    c.taps = randomFloats(sz(3) * P * kConvWidth, rng, -0.6f, 0.6f);
+    for (int h = 0; h < H; ++h)
+        c.decayRate.push_back(std::exp(rng.uniform(-2.0f, 1.0f)));
+    c.dtBias = randomFloats(P, rng, -1, 1);
+    c.outNorm = randomFloats(d, rng, 0.5f, 1.5f);
+    c.window = randomFloats(sz(3) * hist * P, rng, -1, 1);
+    c.state = randomFloats(sz(H) * d * d, rng, -0.2f, 0.2f);
+    Device<float> dTaps(c.taps), dDecay(c.decayRate), dDt(c.dtBias), dOutNorm(c.outNorm);
+    Device<float> dWindow(c.window), dState(c.state);
+
+    // Calls in sequence: the second and third continue from the first's window and state.
+    for (int T : {70, 1, 2}) {
+        const std::string name = "kda_d" + std::to_string(d) + "_t" + std::to_string(T);
+        std::vector<float> proj(sz(T * c.projStride)), gates(sz(T * c.gatesStride));
+        for (int t = 0; t < T; ++t) {
+            for (int i = 0; i < 3 * P; ++i)
+                proj[sz(t * c.projStride + i)] = rng.uniform(-1, 1);
+            for (int h = 0; h < H; ++h)
+                proj[sz(t * c.projStride + 3 * P + h)] = rng.uniform(-3, 3);
+            for (int i = 0; i < P; ++i)
+                gates[sz(t * c.gatesStride + i)] = rng.uniform(-3, 1);
+            for (int i = 0; i < P; ++i)
+                gates[sz(t * c.gatesStride + P + i)] = rng.uniform(-3, 3);
+        }
+        Device<float> dProj(proj), dGates(gates), dOut(sz(T) * P);
+        const cu::KdaStepArgs a{.proj = dProj.get(),
+                                .projStride = c.projStride,
+                                .gates = dGates.get(),
+                                .gatesStride = c.gatesStride,
+                                .convTaps = dTaps.get(),
+                                .convWindow = dWindow.get(),
+                                .state = dState.get(),
+                                .decayRate = dDecay.get(),
+                                .dtBias = dDt.get(),
+                                .outNorm = dOutNorm.get(),
+                                .eps = eps,
+                                .out = dOut.get(),
+                                .tokens = T,
+                                .heads = H,
+                                .headDim = d,
+                                .convWidth = kConvWidth};
+        if (!cu::kdaHeadDimSupported(d))
+            throw std::runtime_error("kdaHeadDimSupported(" + std::to_string(d) + ") is false");
+        cu::launchKdaSteps(a, nullptr);
+        finish("launchKdaSteps " + name);
+        const auto want = kdaReference(c, proj, gates, T, eps);
+        report.result(name + "_out", relL2(dOut.download(), want), 1e-4);
+        report.result(name + "_state", relL2(dState.download(), c.state), 1e-4);
+        report.result(name + "_window (max abs)", maxAbs(dWindow.download(), c.window), 0.0);
+    }
+}
+
+// ---- 3. MLA ----
+void testMla(Report& report) {
+    Rng rng(3);
+    const int H = kMlaHeads, r = kLatent, width = kLatent + kRope, qkDim = kNope + kRope;
+    const int pageRows = 4096, pageCount = 3;
+    const size_t pageSize = sz(pageRows) * width;
+
+    // The up-projection kv_b_proj: [H * (nope + v)][r].
+    const auto kvBBits = randomBf16(sz(H) * (kNope + kValue) * r, rng, 0.06f);
+    const auto kvB = widen(kvBBits);
+    Bf16Buffer dKvB(kvBBits);
+    auto kvBAt = [&](int h, int row, int j) {
+        return static_cast<double>(kvB[(sz(h) * (kNope + kValue) + row) * r + j]);
+    };
+
+    // Cache pages with random rows; a page table on the device.
+    std::vector<std::vector<uint16_t>> pages;
+    std::vector<Bf16Buffer> dPages;
+    std::vector<cu::bf16*> pagePtrs;
+    for (int p = 0; p < pageCount; ++p) {
+        pages.push_back(randomBf16(pageSize, rng, 1.0f));
+        dPages.emplace_back(pages.back());
+        pagePtrs.push_back(reinterpret_cast<cu::bf16*>(dPages.back().get()));
+    }
+    Device<cu::bf16*> dPageTable(pagePtrs);
+    cu::LatentCache cache;
+    cache.pages = dPageTable.get();
+    cache.pageRows = pageRows;
+    cache.width = width;
+    std::vector<std::vector<float>> pagesF;  // float copies for the reference
+    for (const auto& page : pages)
+        pagesF.push_back(widen(page));
+    auto cacheAt = [&](int64_t row, int j) {
+        return static_cast<double>(pagesF[sz(row / pageRows)][sz(row % pageRows) * width + j]);
+    };
+
+    // Append: 12 rows at 4090 .. 4101, across the boundary of pages 0 and 1.
+    {
+        const int past = 4090, T = 12;
+        const int64_t stride = width + 8;
+        const auto kvA = randomFloats(sz(T * stride), rng, -2, 2);
+        const auto norm = randomFloats(r, rng, 0.5f, 1.5f);
+        Device<float> dKvA(kvA), dNorm(norm);
+        Device<int32_t> dLength(std::vector<int32_t>{past});
+        cu::launchMlaAppend(dKvA.get(), stride, dNorm.get(), 1e-6f, r, cache, dLength.get(), T,
+                            nullptr);
+        finish("launchMlaAppend");
+        const auto page0 = dPages[0].download(), page1 = dPages[1].download();
+        double latentErr = 0, ropeErr = 0;
+        for (int t = 0; t < T; ++t) {
+            const int64_t pos = past + t;
+            const uint16_t* got =
+                (pos < pageRows ? page0.data() : page1.data()) + (pos % pageRows) * width;
+            const float* row = kvA.data() + t * stride;
+            double sum = 0;
+            for (int j = 0; j < r; ++j)
+                sum += static_cast<double>(row[j]) * row[j];
+            const double inv = 1.0 / std::sqrt(sum / r + 1e-6);
+            for (int j = 0; j < r; ++j) {
+                const double want = norm[j] * (row[j] * inv);
+                latentErr = std::max(latentErr, std::fabs(bf16ToFloat(got[j]) - want) /
+                                                    std::max(std::fabs(want), 1e-3));
+            }
+            for (int j = r; j < width; ++j)
+                ropeErr =
+                    std::max(ropeErr, static_cast<double>(std::fabs(
+                                          bf16ToFloat(got[j]) - bf16ToFloat(floatToBf16(row[j])))));
+        }
+        // Rounding to bf16 moves a value by at most half an ulp: 2^-8 of it, relatively.
+        report.result("mla_append_latent (max rel, bf16 rounding)", latentErr, 4.0e-3);
+        report.result("mla_append_rope (max abs)", ropeErr, 0.0);
+        // The rows around the written ones are untouched.
+        double untouched = 0;
+        for (int j = 0; j < width; ++j) {
+            untouched += page0[sz(past - 1) * width + j] != pages[0][sz(past - 1) * width + j];
+            untouched += page1[sz(past + T - pageRows) * width + j] !=
+                         pages[1][sz(past + T - pageRows) * width + j];
+        }
+        report.result("mla_append_neighbours (changed values)", untouched, 0.0);
+        // Keep the host copies equal to the device pages for the attention checks.
+        pagesF[0] = widen(page0);
+        pagesF[1] = widen(page1);
+    }
+
+    // Query absorption: qLatent[t][h][j] = sum_n q_nope[t][h][n] W_UK_h[n][j].
+    const int64_t qStride = static_cast<int64_t>(H) * qkDim + 16;
+    {
+        const int T = 5;
+        const auto q = randomFloats(sz(T * qStride), rng, -1, 1);
+        Device<float> dq(q), dqLatent(sz(T) * H * r);
+        cu::launchMlaAbsorbQuery(dq.get(), qStride, bf(dKvB), H, kNope, kRope, kValue, r, T,
+                                 dqLatent.get(), nullptr);
+        finish("launchMlaAbsorbQuery");
+        std::vector<double> want(dqLatent.size());
+        for (int t = 0; t < T; ++t)
+            for (int h = 0; h < H; ++h)
+                for (int j = 0; j < r; ++j) {
+                    double acc = 0;
+                    for (int n = 0; n < kNope; ++n)
+                        acc += q[sz(t * qStride + h * qkDim + n)] * kvBAt(h, n, j);
+                    want[(sz(t) * H + h) * r + j] = acc;
+                }
+        report.result("mla_absorb_query", relL2(dqLatent.download(), want), 1e-5);
+    }
+
+    // Attention over the cache (random qLatent and q_pe), double-precision softmax reference.
+    const size_t sharedBytes = cu::mlaAttentionSharedBytes(H, r, kRope);
+    CUDA_CHECK(cu::configureMlaAttention(sharedBytes));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(qkDim));
+    struct AttnCase {
+        int tokens, context, splits;
+    };
+    for (const AttnCase ac : {AttnCase{1, 1, 96}, AttnCase{1, 300, 96}, AttnCase{1, 5000, 96},
+                              AttnCase{5, 4101, 1}, AttnCase{5, 4101, 3}}) {
+        const int T = ac.tokens, past = ac.context - T;
+        const auto qLatent = randomFloats(sz(T) * H * r, rng, -3, 3);
+        const auto q = randomFloats(sz(T * qStride), rng, -3, 3);
+        Device<float> dqLatent(qLatent), dq(q), dOut(sz(T) * H * r);
+        Device<float> dPartial(sz(T) * ac.splits * H * (r + 2));
+        Device<int32_t> dLength(std::vector<int32_t>{past});
+        const cu::MlaAttentionArgs a{.qLatent = dqLatent.get(),
+                                     .q = dq.get(),
+                                     .qStride = qStride,
+                                     .cache = cache,
+                                     .length = dLength.get(),
+                                     .tokens = T,
+                                     .heads = H,
+                                     .nope = kNope,
+                                     .rope = kRope,
+                                     .latentRank = r,
+                                     .splits = ac.splits,
+                                     .scale = scale,
+                                     .partial = dPartial.get(),
+                                     .out = dOut.get()};
+        cu::launchMlaAttention(a, nullptr);
+        const std::string name = "mla_attention_t" + std::to_string(T) + "_ctx" +
+                                 std::to_string(ac.context) + "_splits" + std::to_string(ac.splits);
+        finish("launchMlaAttention " + name);
+        std::vector<double> want(dOut.size()), scores;
+        for (int t = 0; t < T; ++t)
+            for (int h = 0; h < H; ++h) {
+                const int64_t visible = past + t + 1;
+                const float* ql = qLatent.data() + (sz(t) * H + h) * r;
+                const float* qpe = q.data() + t * qStride + h * qkDim + kNope;
+                scores.assign(sz(visible), 0.0);
+                double m = -INFINITY;
+                for (int64_t s = 0; s < visible; ++s) {
+                    double acc = 0;
+                    for (int j = 0; j < r; ++j)
+                        acc += ql[j] * cacheAt(s, j);
+                    for (int j = 0; j < kRope; ++j)
+                        acc += qpe[j] * cacheAt(s, r + j);
+                    scores[sz(s)] = scale * acc;
+                    m = std::max(m, scale * acc);
+                }
+                double total = 0;
+                for (double& sc : scores)
+                    total += sc = std::exp(sc - m);
+                double* o = want.data() + (sz(t) * H + h) * r;
+                for (int64_t s = 0; s < visible; ++s)
+                    for (int j = 0; j < r; ++j)
+                        o[j] += scores[sz(s)] / total * cacheAt(s, j);
+            }
+        report.result(name, relL2(dOut.download(), want), 1e-4);
+    }
+
+    // Value up-projection: out[t][h][i] = W_UV_h[i] . oLatent[t][h].
+    {
+        const int T = 5;
+        const auto oLatent = randomFloats(sz(T) * H * r, rng, -1, 1);
+        Device<float> dLatent(oLatent), dOut(sz(T) * H * kValue);
+        cu::launchMlaUpValue(dLatent.get(), bf(dKvB), H, kNope, kValue, r, T, dOut.get(), nullptr);
+        finish("launchMlaUpValue");
+        std::vector<double> want(dOut.size());
+        for (int t = 0; t < T; ++t)
+            for (int h = 0; h < H; ++h)
+                for (int i = 0; i < kValue; ++i) {
+                    double acc = 0;
+                    for (int j = 0; j < r; ++j)
+                        acc += kvBAt(h, kNope + i, j) * oLatent[(sz(t) * H + h) * r + j];
+                    want[(sz(t) * H + h) * kValue + i] = acc;
+                }
+        report.result("mla_up_value", relL2(dOut.download(), want), 1e-5);
+    }
+}
+
+// ---- 4. MoE ----
+// Indices of the `count` largest values, largest first, ties to the lower index (as ffn_layer).
+std::vector<int32_t> topIndices(const float* values, int n, int count) {
+    std::vector<int32_t> order(sz(n));
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + count, order.end(), [&](int32_t a, int32_t b) {
+        return values[a] != values[b] ? values[a] > values[b] : a < b;
+    });
+    order.resize(sz(count));
+    return order;
+}
+
+// Smallest gap between distinct entries that matter for the choice.
+float minGap(std::vector<float> v) {
+    std::sort(v.begin(), v.end());
+    float gap = INFINITY;
+    for (size_t i = 1; i < v.size(); ++i)
+        if (std::isfinite(v[i - 1]))
+            gap = std::min(gap, v[i] - v[i - 1]);
+    return gap;
+}
+
+struct Route {
+    std::vector<int32_t> ids;
+    std::vector<float> weights;
+    float gap = 0;  // the smallest gap among choice and group scores
+};
+
+// route() of inference/cpu/ffn_layer.cpp for one token (sigmoid router).
+Route routeReference(const float* logits, const std::vector<float>& bias, int groups, int topGroups,
+                     bool biased, bool renormalize, float scaling) {
+    const int E = kExperts;
+    std::vector<float> scores(E), choice(E);
+    for (int e = 0; e < E; ++e) {
+        scores[e] = cpu::sigmoid(logits[e]);
+        choice[e] = scores[e] + bias[e];
+    }
+    Route route;
+    route.gap = minGap(choice);
+    if (groups > 1) {
+        const int perGroup = E / groups;
+        std::vector<float> groupScore(groups);
+        for (int gi = 0; gi < groups; ++gi) {
+            const auto best = topIndices(choice.data() + gi * perGroup, perGroup, 2);
+            groupScore[gi] = choice[gi * perGroup + best[0]] + choice[gi * perGroup + best[1]];
+        }
+        route.gap = std::min(route.gap, minGap(groupScore));
+        std::vector<bool> kept(groups, false);
+        for (int32_t gi : topIndices(groupScore.data(), groups, topGroups))
+            kept[gi] = true;
+        for (int e = 0; e < E; ++e)
+            if (!kept[e / perGroup])
+                choice[e] = -INFINITY;
+    }
+    route.ids = topIndices(choice.data(), E, kTopK);
+    float sum = 0.0f;
+    for (int32_t e : route.ids) {
+        route.weights.push_back(biased ? scores[e] + bias[e] : scores[e]);
+        sum += route.weights.back();
+    }
+    for (float& w : route.weights)
+        w = (renormalize ? w / (sum + 1e-20f) : w) * scaling;
+    return route;
+}
+
+void testMoe(Report& report) {
+    Rng rng(4);
+    const int T = 4;
+    struct SelectCase {
+        const char* name;
+        int groups, topGroups;
+        bool biased, renormalize;
+        int sharedSlots;
+    };
+    for (const SelectCase sc :
+         {SelectCase{"moe_select_g1_unbiased", 1, 1, false, true, 0},
+          SelectCase{"moe_select_g1_biased", 1, 1, true, true, 0},
+          SelectCase{"moe_select_g1_no_renorm", 1, 1, false, false, 0},
+          SelectCase{"moe_select_g8top4_unbiased", 8, 4, false, true, 0},
+          SelectCase{"moe_select_g8top4_biased_shared", 8, 4, true, true, 1}}) {
+        // Logits and biases drawn until no two candidate values lie within 1e-5 of each other,
+        // so the choice cannot depend on rounding.
+        std::vector<float> logits(sz(T) * kExperts), bias;
+        std::vector<Route> want;
+        for (int attempt = 0;; ++attempt) {
+            if (attempt == 1000)
+                throw std::runtime_error("no tie-free router inputs found");
+            bias = randomFloats(kExperts, rng, 0.0f, 0.1f);
+            want.clear();
+            float gap = INFINITY;
+            for (int t = 0; t < T; ++t) {
+                std::vector<int> perm(kExperts);
+                std::iota(perm.begin(), perm.end(), 0);
+                for (int i = kExperts - 1; i > 0; --i)
+                    std::swap(perm[i], perm[rng.below(i + 1)]);
+                for (int e = 0; e < kExperts; ++e)
+                    logits[sz(t) * kExperts + e] =
+                        -3.0f + 6.0f * static_cast<float>(perm[e]) / (kExperts - 1);
+                want.push_back(routeReference(logits.data() + t * kExperts, bias, sc.groups,
+                                              sc.topGroups, sc.biased, sc.renormalize, 2.446f));
+                gap = std::min(gap, want.back().gap);
+            }
+            if (gap > 1e-5f)
+                break;
+        }
+        const int slots = kTopK + sc.sharedSlots;
+        Device<float> dLogits(logits), dBias(bias), dWeights(sz(T) * slots);
+        Device<int32_t> dIds(sz(T) * slots);
+        const cu::MoeSelectArgs a{.logits = dLogits.get(),
+                                  .correctionBias = dBias.get(),
+                                  .tokens = T,
+                                  .experts = kExperts,
+                                  .topK = kTopK,
+                                  .groups = sc.groups,
+                                  .topGroups = sc.topGroups,
+                                  .sigmoid = true,
+                                  .grouped = sc.groups > 1,
+                                  .biasedWeights = sc.biased,
+                                  .renormalize = sc.renormalize,
+                                  .scaling = 2.446f,
+                                  .sharedSlots = sc.sharedSlots,
+                                  .ids = dIds.get(),
+                                  .weights = dWeights.get()};
+        cu::launchMoeSelect(a, nullptr);
+        finish(std::string("launchMoeSelect ") + sc.name);
+        const auto ids = dIds.download();
+        const auto weights = dWeights.download();
+        long long idMismatches = 0;
+        double weightErr = 0;
+        for (int t = 0; t < T; ++t) {
+            for (int j = 0; j < kTopK; ++j) {
+                idMismatches += ids[t * slots + j] != want[t].ids[j];
+                weightErr = std::max(
+                    weightErr,
+                    static_cast<double>(std::fabs(weights[t * slots + j] - want[t].weights[j])));
+            }
+            for (int j = kTopK; j < slots; ++j) {
+                idMismatches += ids[t * slots + j] != kExperts + (j - kTopK);
+                weightErr = std::max(weightErr,
+                                     static_cast<double>(std::fabs(weights[t * slots + j] - 1.0f)));
+            }
+        }
+        report.equal(std::string(sc.name) + "_id_mismatches", idMismatches, 0);
+        report.result(std::string(sc.name) + "_weights (max abs)", weightErr, 1e-6);
+    }
+
+    // Combine: x[t] += sum_j w[t][j] y[t][j].
+    {
+        const int tokens = 3, slots = kTopK + 1;
+        const auto x = randomFloats(sz(tokens) * kHidden, rng, -1, 1);
+        const auto y = randomFloats(sz(tokens) * slots * kHidden, rng, -1, 1);
+        const auto w = randomFloats(sz(tokens) * slots, rng, 0, 1);
+        Device<float> dx(x), dy(y), dw(w);
+        cu::launchMoeCombine(dx.get(), dy.get(), dw.get(), tokens, slots, kHidden, nullptr);
+        finish("launchMoeCombine");
+        std::vector<double> want(x.begin(), x.end());
+        for (int t = 0; t < tokens; ++t)
+            for (int j = 0; j < slots; ++j)
+                for (int i = 0; i < kHidden; ++i)
+                    want[t * kHidden + i] += static_cast<double>(w[t * slots + j]) *
+                                             y[(sz(t) * slots + j) * kHidden + i];
+        report.result("moe_combine", relL2(dx.download(), want), 1e-6);
+    }
+
+    // Gather (repeated rows allowed) and scatter-add (unique rows): exact.
+    {
+        const int sourceRows = 64, count = 10;
+        const auto x = randomFloats(sz(sourceRows) * kHidden, rng, -1, 1);
+        std::vector<int32_t> rows;
+        for (int i = 0; i < count; ++i)
+            rows.push_back(rng.below(sourceRows));
+        rows[3] = rows[1];
+        Device<float> dx(x), dOut(sz(count) * kHidden);
+        Device<int32_t> dRows(rows);
+        cu::launchGatherRows(dx.get(), dRows.get(), count, kHidden, dOut.get(), nullptr);
+        finish("launchGatherRows");
+        std::vector<float> want;
+        for (int32_t row : rows)
+            want.insert(want.end(), x.begin() + static_cast<int64_t>(row) * kHidden,
+                        x.begin() + static_cast<int64_t>(row + 1) * kHidden);
+        report.result("gather_rows (max abs)", maxAbs(dOut.download(), want), 0.0);
+
+        const auto unique = distinctIds(count, sourceRows, rng);
+        const auto w = randomFloats(count, rng, -1, 1);
+        const auto y = randomFloats(sz(count) * kHidden, rng, -1, 1);
+        Device<int32_t> dUnique(unique);
+        Device<float> dw(w), dy(y);
+        cu::launchScatterAddRows(dx.get(), dUnique.get(), dw.get(), dy.get(), count, kHidden,
+                                 nullptr);
+        finish("launchScatterAddRows");
+        std::vector<float> wantX = x;
+        for (int i = 0; i < count; ++i)
+            for (int c = 0; c < kHidden; ++c) {
+                float& v = wantX[sz(unique[i]) * kHidden + c];
+                v = std::fma(w[i], y[sz(i) * kHidden + c], v);
+            }
+        report.result("scatter_add_rows (max abs)", maxAbs(dx.download(), wantX), 0.0);
+    }
+}
+
+// ---- 5. sampling ----
+int32_t sampleOnce(const Device<float>& logits, int vocab, const cu::SampleParams& params,
+                   const uint32_t* seen) {
+    Device<cu::SampleParams> dParams(std::vector<cu::SampleParams>{params});
+    Device<int32_t> token(1);
+    cu::launchSample(logits.get(), vocab, dParams.get(), seen, token.get(), nullptr);
+    finish("launchSample");
+    return token.download()[0];
+}
+
+int32_t argmax(const std::vector<float>& v) {
+    return static_cast<int32_t>(std::max_element(v.begin(), v.end()) - v.begin());  // first max
+}
+
+// Empirical frequencies of `draws` stratified samples against the probabilities `want`.
+double distributionError(const std::vector<float>& logits, const cu::SampleParams& base,
+                         const std::vector<double>& want) {
+    const int draws = 4000, V = static_cast<int>(logits.size());
+    std::vector<cu::SampleParams> params(draws, base);
+    for (int i = 0; i < draws; ++i)
+        params[i].uniform = (static_cast<float>(i) + 0.5f) / draws;
+    Device<float> dLogits(logits);
+    Device<cu::SampleParams> dParams(params);
+    Device<int32_t> tokens(draws);
+    for (int i = 0; i < draws; ++i)
+        cu::launchSample(dLogits.get(), V, dParams.get() + i, nullptr, tokens.get() + i, nullptr);
+    finish("launchSample distribution");
+    std::vector<double> freq(sz(V), 0.0);
+    for (int32_t t : tokens.download()) {
+        if (t < 0 || t >= V)
+            return INFINITY;
+        freq[sz(t)] += 1.0 / draws;
+    }
+    return maxAbs(freq, want);
+}
+
+void testSample(Report& report) {
+    Rng rng(5);
+    std::vector<float> logits = randomFloats(kVocab, rng, -5, 5);
+
+    // Greedy with a planted tie: the lower index wins.
+    logits[1000] = logits[150000] = 12.0f;
+    Device<float> dTie(logits);
+    const cu::SampleParams greedy{};
+    report.equal("sample_greedy_tie", sampleOnce(dTie, kVocab, greedy, nullptr), argmax(logits));
+
+    // A unique maximum, far above the rest.
+    logits[1000] = logits[150000] = 0.0f;
+    logits[77777] = 12.0f;
+    Device<float> dLogits(logits);
+    report.equal("sample_greedy", sampleOnce(dLogits, kVocab, greedy, nullptr), 77777);
+    const cu::SampleParams topK1{.temperature = 1.0f, .uniform = 0.999f, .topK = 1};
+    report.equal("sample_topk1", sampleOnce(dLogits, kVocab, topK1, nullptr), 77777);
+    const cu::SampleParams tinyP{.temperature = 1.0f, .topP = 1e-6f, .uniform = 0.5f};
+    report.equal("sample_tiny_top_p", sampleOnce(dLogits, kVocab, tinyP, nullptr), 77777);
+
+    // Repetition penalty over the seen bitmap: the maximum (positive) is seen and drops below
+    // the runner-up; with all-negative logits, a seen maximum is multiplied down.
+    std::vector<int32_t> seenIds = distinctIds(50, kVocab, rng);
+    seenIds.push_back(77777);
+    std::vector<uint32_t> wantBits(sz((kVocab + 31) / 32), 0u);
+    for (int32_t id : seenIds)
+        wantBits[sz(id >> 5)] |= 1u << (id & 31);
+    Device<uint32_t> seen(wantBits.size());
+    CUDA_CHECK(cudaMemset(seen.get(), 0, wantBits.size() * sizeof(uint32_t)));
+    Device<int32_t> dSeenIds(seenIds);
+    cu::launchMarkSeen(seen.get(), dSeenIds.get(), static_cast<int>(seenIds.size()), nullptr);
+    finish("launchMarkSeen");
+    long long bitMismatches = 0;
+    const auto gotBits = seen.download();
+    for (size_t i = 0; i < wantBits.size(); ++i)
+        bitMismatches += gotBits[i] != wantBits[i];
+    report.equal("mark_seen_bitmap_mismatches", bitMismatches, 0);
+    const float penalty = 3.0f;
+    auto penalised = [&](std::vector<float> v) {
+        for (int32_t id : seenIds) {
+            float& x = v[sz(id)];
+            x = x > 0.0f ? x / penalty : x * penalty;
+        }
+        return v;
+    };
+    const cu::SampleParams rep{.repetitionPenalty = penalty};
+    const int32_t wantRep = argmax(penalised(logits));
+    report.equal("sample_repetition_penalty_changes_max", wantRep != 77777 ? 1 : 0, 1);
+    report.equal("sample_repetition_penalty", sampleOnce(dLogits, kVocab, rep, seen.get()),
+                 wantRep);
+    std::vector<float> negative = randomFloats(kVocab, rng, -10, -2);
+    negative[77777] = -1.0f;  // seen: becomes -3
+    negative[4242] = -1.2f;   // unseen runner-up
+    const int32_t wantNeg = argmax(penalised(negative));
+    Device<float> dNegative(negative);
+    report.equal("sample_repetition_penalty_negative",
+                 sampleOnce(dNegative, kVocab, rep, seen.get()), wantNeg);
+
+    // Distributions over 16 tokens: stratified draws against the softmax (restricted to the
+    // top-k or the nucleus where asked).
+    const std::vector<float> small = randomFloats(16, rng, -2, 2);
+    auto softmax = [&](float temperature, int topK, double topP) {
+        std::vector<int32_t> order(small.size());
+        std::iota(order.begin(), order.end(), 0);
+        std::sort(order.begin(), order.end(),
+                  [&](int32_t a, int32_t b) { return small[a] > small[b]; });
+        std::vector<double> p(small.size(), 0.0);
+        double total = 0;
+        for (size_t i = 0; i < small.size(); ++i)
+            total += p[i] = std::exp(static_cast<double>(small[i]) / temperature);
+        size_t keep = topK > 0 ? sz(topK) : small.size();
+        double kept = 0;
+        for (size_t i = 0; i < keep; ++i)
+            kept += p[sz(order[i])];
+        double running = 0;
+        for (size_t i = 0; i < keep; ++i) {
+            running += p[sz(order[i])];
+            if (running >= topP * kept) {
+                keep = i + 1;
+                break;
+            }
+        }
+        std::vector<double> out(small.size(), 0.0);
+        double mass = 0;
+        for (size_t i = 0; i < keep; ++i)
+            mass += p[sz(order[i])];
+        for (size_t i = 0; i < keep; ++i)
+            out[sz(order[i])] = p[sz(order[i])] / mass;
+        return out;
+    };
+    const cu::SampleParams plain{.temperature = 1.0f};
+    report.result("sample_distribution_t1 (max abs freq)",
+                  distributionError(small, plain, softmax(1.0f, 0, 1.0)), 0.01);
+    cu::SampleParams k5 = plain;
+    k5.temperature = 0.7f;
+    k5.topK = 5;
+    report.result("sample_distribution_t0.7_topk5 (max abs freq)",
+                  distributionError(small, k5, softmax(0.7f, 5, 1.0)), 0.01);
+    cu::SampleParams p8 = plain;
+    p8.topP = 0.8f;
+    report.result("sample_distribution_top_p0.8 (max abs freq)",
+                  distributionError(small, p8, softmax(1.0f, 0, 0.8)), 0.01);
+}
+
+void section(Report& report, const char* name, const std::function<void(Report&)>& body) {
+    try {
+        body(report);
+    } catch (const std::exception& e) {
+        report.error(name, e.what());
+        cudaGetLastError();  // clear a sticky launch error for the next section
+    }
+}
+
+}  // namespace
+
+int main() {
+    int devices = 0;
+    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+        std::printf("SKIP: no CUDA device\n");
+        return 77;
+    }
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+        std::printf("device: %s (sm_%d%d)\n", prop.name, prop.major, prop.minor);
+    Report report;
+    section(report, "basic", testBasic);
+    section(report, "gemv", testGemv);
+    section(report, "kda_d128", [](Report& r) { testKda(r, 128); });
+    section(report, "kda_d64", [](Report& r) { testKda(r, 64); });
+    section(report, "mla", testMla);
+    section(report, "moe", testMoe);
+    section(report, "sample", testSample);
+    std::printf("%s: %d failure(s)\n", report.failures() == 0 ? "OK" : "FAILED", report.failures());
+    return report.failures() == 0 ? 0 : 1;
+}
