@@ -158,8 +158,9 @@ Result<int32_t> Engine::decodeNext(Sequence& sequence, int32_t token, Sampler& s
 
 Status Engine::fillSyntheticContext(Sequence& sequence, int64_t length) {
     if (sequence.length() != 0 || length < 0 || length > config().modelMaxLength)
-        return makeError(ErrorCode::InvalidArgument, "a synthetic context needs a fresh sequence "
-                                                     "and a length within the model's context");
+        return makeError(ErrorCode::InvalidArgument,
+                         "a synthetic context needs a fresh sequence "
+                         "and a length within the model's context");
     FOLIO_TRY(backend_->fillSyntheticContext(*sequence.state_, length));
     sequence.tokens_.assign(static_cast<size_t>(length), 0);
     return {};
@@ -185,8 +186,8 @@ Result<std::vector<StateTensor>> Engine::exportState(const Sequence& sequence,
     if (sequence.backend_ != backend_)
         return makeError(ErrorCode::InvalidArgument, "the sequence belongs to a different engine");
     if (fromToken < 0 || fromToken > sequence.length())
-        return makeError(ErrorCode::InvalidArgument, "cannot export a state from token ",
-                         fromToken, " of a sequence of ", sequence.length());
+        return makeError(ErrorCode::InvalidArgument, "cannot export a state from token ", fromToken,
+                         " of a sequence of ", sequence.length());
     return backend_->exportState(*sequence.state_, fromToken);
 }
 

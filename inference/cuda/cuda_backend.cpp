@@ -136,9 +136,9 @@ class CudaBackend final : public Backend {
         cudaDeviceProp prop{};
         FOLIO_CUDA_TRY(cudaGetDeviceProperties(&prop, options.cudaDevice));
         b->deviceName_ = prop.name;
-        log(LogLevel::Info, cat("cuda backend ready on ", prop.name, ": weights ",
-                                plan.bytes() >> 20, " MiB, work buffers ",
-                                b->scratchArena_.bytes() >> 20, " MiB"));
+        log(LogLevel::Info,
+            cat("cuda backend ready on ", prop.name, ": weights ", plan.bytes() >> 20,
+                " MiB, work buffers ", b->scratchArena_.bytes() >> 20, " MiB"));
         return std::shared_ptr<Backend>(b);
     }
 
@@ -285,9 +285,8 @@ class CudaBackend final : public Backend {
                                                stream_));
                 StateTensor cv{cat("kda.", i, ".conv"), {3, W - 1, P}, {}};
                 cv.data.resize(sz(3 * (W - 1) * P));
-                FOLIO_CUDA_TRY(cudaMemcpyAsync(cv.data.data(), s.window[sz(i)],
-                                               cv.data.size() * 4, cudaMemcpyDeviceToHost,
-                                               stream_));
+                FOLIO_CUDA_TRY(cudaMemcpyAsync(cv.data.data(), s.window[sz(i)], cv.data.size() * 4,
+                                               cudaMemcpyDeviceToHost, stream_));
                 out.push_back(std::move(st));
                 out.push_back(std::move(cv));
             } else {
@@ -338,8 +337,8 @@ class CudaBackend final : public Backend {
             if (c.layerKind(i) == LayerKind::Kda) {
                 FOLIO_ASSIGN_OR_RETURN(const StateTensor* st,
                                        take(cat("kda.", i, ".state"), {H, d, d}));
-                FOLIO_CUDA_TRY(cudaMemcpy(s.recurrent[sz(i)], st->data.data(),
-                                          st->data.size() * 4, cudaMemcpyHostToDevice));
+                FOLIO_CUDA_TRY(cudaMemcpy(s.recurrent[sz(i)], st->data.data(), st->data.size() * 4,
+                                          cudaMemcpyHostToDevice));
                 FOLIO_ASSIGN_OR_RETURN(const StateTensor* cv,
                                        take(cat("kda.", i, ".conv"), {3, W - 1, P}));
                 FOLIO_CUDA_TRY(cudaMemcpy(s.window[sz(i)], cv->data.data(), cv->data.size() * 4,
@@ -355,8 +354,7 @@ class CudaBackend final : public Backend {
                     const int64_t inPage = std::min<int64_t>(kPageRows - r % kPageRows, length - r);
                     FOLIO_CUDA_TRY(cudaMemcpy(
                         cache.pages[sz(r / kPageRows)]->rows + (r % kPageRows) * width,
-                        narrow.data() + r * width, sz(inPage * width) * 2,
-                        cudaMemcpyHostToDevice));
+                        narrow.data() + r * width, sz(inPage * width) * 2, cudaMemcpyHostToDevice));
                     r += inPage;
                 }
             }
@@ -385,8 +383,7 @@ class CudaBackend final : public Backend {
 
     static Status checkSupported(const ModelConfig& c) {
         auto unsupported = [](auto&&... what) {
-            return makeError(ErrorCode::Unsupported, "the CUDA backend does not support ",
-                             what...);
+            return makeError(ErrorCode::Unsupported, "the CUDA backend does not support ", what...);
         };
         if (!kdaHeadDimSupported(static_cast<int>(c.kdaHeadDim)))
             return unsupported("KDA head size ", c.kdaHeadDim, " (64 and 128 are)");
@@ -420,8 +417,9 @@ class CudaBackend final : public Backend {
         Scratch& s = scratch_;
         const int64_t T = s.tokens, D = c.hiddenSize;
         const int64_t H = c.numAttentionHeads, r = c.kvLoraRank;
-        const int64_t projCols = std::max<int64_t>(c.countLayers(LayerKind::Kda) ? kdaProjRows() : 0,
-                                                   c.countLayers(LayerKind::Mla) ? mlaProjRows() : 0);
+        const int64_t projCols =
+            std::max<int64_t>(c.countLayers(LayerKind::Kda) ? kdaProjRows() : 0,
+                              c.countLayers(LayerKind::Mla) ? mlaProjRows() : 0);
         const int64_t inner = std::max({c.intermediateSize, c.moeIntermediateSize,
                                         c.moeIntermediateSize * c.numSharedExperts});
         const int64_t P = c.kdaProjectionSize();
@@ -463,8 +461,8 @@ class CudaBackend final : public Backend {
                               3 * (c.convKernelSize - 1) * c.kdaProjectionSize()) *
                              4;
         const uint64_t pages = static_cast<uint64_t>((tokens + kPageRows - 1) / kPageRows);
-        return kda + pages * kPageRows * static_cast<uint64_t>(c.kvLoraRank + c.qkRopeHeadDim) *
-                         2 * static_cast<uint64_t>(c.countLayers(LayerKind::Mla));
+        return kda + pages * kPageRows * static_cast<uint64_t>(c.kvLoraRank + c.qkRopeHeadDim) * 2 *
+                         static_cast<uint64_t>(c.countLayers(LayerKind::Mla));
     }
 
     Status allocateState(DeviceState& s) {
@@ -501,8 +499,8 @@ class CudaBackend final : public Backend {
         for (const auto& p : cache.pages)
             pointers.push_back(p->rows);
         if (!pointers.empty())
-            FOLIO_CUDA_TRY(cudaMemcpy(cache.table, pointers.data(),
-                                      pointers.size() * sizeof(bf16*), cudaMemcpyHostToDevice));
+            FOLIO_CUDA_TRY(cudaMemcpy(cache.table, pointers.data(), pointers.size() * sizeof(bf16*),
+                                      cudaMemcpyHostToDevice));
         return {};
     }
 
@@ -566,16 +564,14 @@ class CudaBackend final : public Backend {
                 float beta) {
         const float alpha = 1.0f, one = 1.0f;
         const bf16* lo = scratch_.narrowLo + (x - scratch_.narrow);
-        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha,
-                                      w.data, CUDA_R_16BF, w.cols, x, CUDA_R_16BF,
-                                      static_cast<int>(ldx), &beta, y, CUDA_R_32F,
-                                      static_cast<int>(ldy), CUBLAS_COMPUTE_32F,
-                                      CUBLAS_GEMM_DEFAULT));
-        FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha,
-                                      w.data, CUDA_R_16BF, w.cols, lo, CUDA_R_16BF,
-                                      static_cast<int>(ldx), &one, y, CUDA_R_32F,
-                                      static_cast<int>(ldy), CUBLAS_COMPUTE_32F,
-                                      CUBLAS_GEMM_DEFAULT));
+        FOLIO_CUBLAS_TRY(cublasGemmEx(
+            cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha, w.data, CUDA_R_16BF,
+            w.cols, x, CUDA_R_16BF, static_cast<int>(ldx), &beta, y, CUDA_R_32F,
+            static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        FOLIO_CUBLAS_TRY(cublasGemmEx(
+            cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha, w.data, CUDA_R_16BF,
+            w.cols, lo, CUDA_R_16BF, static_cast<int>(ldx), &one, y, CUDA_R_32F,
+            static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
         return {};
     }
 
@@ -612,8 +608,8 @@ class CudaBackend final : public Backend {
             const int S = mlaProjRows();
             FOLIO_TRY(gemm(m.inProj, x.narrow, D, T, x.proj, S, 0.0f));
             const int splits = static_cast<int>(std::clamp<int64_t>(
-                x.partialFloats / (static_cast<int64_t>(T) * c.numAttentionHeads *
-                                   (c.kvLoraRank + 2)),
+                x.partialFloats /
+                    (static_cast<int64_t>(T) * c.numAttentionHeads * (c.kvLoraRank + 2)),
                 1, 16));
             FOLIO_TRY(mlaAttention(i, s, T, splits));
             const int HV = static_cast<int>(c.numAttentionHeads * c.vHeadDim);
@@ -652,7 +648,8 @@ class CudaBackend final : public Backend {
     Status mlaAttention(int64_t i, DeviceState& s, int T, int splits) {
         const ModelConfig& c = config_;
         const MlaDevice& m = model_.layers[sz(i)].mla;
-        const int H = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
+        const int H = static_cast<int>(c.numAttentionHeads),
+                  nope = static_cast<int>(c.qkNopeHeadDim);
         const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
         const int dv = static_cast<int>(c.vHeadDim), S = mlaProjRows();
         launchMlaAppend(scratch_.proj + H * (nope + rope), S, m.latentNorm,
@@ -754,8 +751,8 @@ class CudaBackend final : public Backend {
             launchSwiglu(x.gateUp, n, I, x.act, stream_);
             FOLIO_TRY(narrow(x.act, static_cast<int64_t>(n) * I));
             FOLIO_TRY(gemm(m.down, x.narrow, I, n, x.expertOut, D, 0.0f));
-            launchScatterAddRows(x.x, x.groupRows + counts[sz(e)],
-                                 x.groupWeights + counts[sz(e)], x.expertOut, n, D, stream_);
+            launchScatterAddRows(x.x, x.groupRows + counts[sz(e)], x.groupWeights + counts[sz(e)],
+                                 x.expertOut, n, D, stream_);
             FOLIO_CUDA_TRY(cudaGetLastError());
         }
         return {};
@@ -788,8 +785,8 @@ class CudaBackend final : public Backend {
         const int D = static_cast<int>(c.hiddenSize);
         FOLIO_TRY(reserveRows(s, s.length + T));
         Scratch& x = scratch_;
-        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.tokenIds, tokens.data(), sz(T) * 4,
-                                       cudaMemcpyHostToDevice, stream_));
+        FOLIO_CUDA_TRY(
+            cudaMemcpyAsync(x.tokenIds, tokens.data(), sz(T) * 4, cudaMemcpyHostToDevice, stream_));
         launchMarkSeen(s.seen, x.tokenIds, T, stream_);
         launchEmbed(model_.embed.data, x.tokenIds, T, D, x.x, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
@@ -826,8 +823,7 @@ class CudaBackend final : public Backend {
                 const size_t offset = logitsOut->size();
                 logitsOut->resize(offset + sz(n) * sz(V));
                 FOLIO_CUDA_TRY(cudaMemcpyAsync(logitsOut->data() + offset, x.logits,
-                                               sz(n) * sz(V) * 4, cudaMemcpyDeviceToHost,
-                                               stream_));
+                                               sz(n) * sz(V) * 4, cudaMemcpyDeviceToHost, stream_));
             }
         }
         FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
@@ -1004,8 +1000,8 @@ Status cudaDeviceAvailable() {
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess) {
         cudaGetLastError();
-        return makeError(ErrorCode::Unsupported, "no usable CUDA device: ",
-                         cudaGetErrorString(status));
+        return makeError(ErrorCode::Unsupported,
+                         "no usable CUDA device: ", cudaGetErrorString(status));
     }
     if (count == 0)
         return makeError(ErrorCode::Unsupported, "no CUDA device");

@@ -13,8 +13,8 @@ std::string where(const char* call, const char* file, int line) {
 }  // namespace
 
 Error cudaError(cudaError_t code, const char* call, const char* file, int line) {
-    const ErrorCode kind = code == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory
-                                                             : ErrorCode::Backend;
+    const ErrorCode kind =
+        code == cudaErrorMemoryAllocation ? ErrorCode::OutOfMemory : ErrorCode::Backend;
     return Error{kind, cat("CUDA error ", cudaGetErrorName(code), " (", cudaGetErrorString(code),
                            ") in ", where(call, file, line))};
 }

@@ -17,20 +17,20 @@ Error cublasError(cublasStatus_t code, const char* call, const char* file, int l
 
 }  // namespace folio::inference::cuda
 
-#define FOLIO_CUDA_TRY(call)                                                                  \
-    do {                                                                                      \
-        const cudaError_t folio_cuda_status_ = (call);                                        \
-        if (folio_cuda_status_ != cudaSuccess)                                                \
-            return ::folio::inference::cuda::cudaError(folio_cuda_status_, #call, __FILE__,   \
-                                                       __LINE__);                             \
+#define FOLIO_CUDA_TRY(call)                                                                \
+    do {                                                                                    \
+        const cudaError_t folio_cuda_status_ = (call);                                      \
+        if (folio_cuda_status_ != cudaSuccess)                                              \
+            return ::folio::inference::cuda::cudaError(folio_cuda_status_, #call, __FILE__, \
+                                                       __LINE__);                           \
     } while (0)
 
-#define FOLIO_CUBLAS_TRY(call)                                                                \
-    do {                                                                                      \
-        const cublasStatus_t folio_cublas_status_ = (call);                                   \
-        if (folio_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                    \
-            return ::folio::inference::cuda::cublasError(folio_cublas_status_, #call,         \
-                                                         __FILE__, __LINE__);                 \
+#define FOLIO_CUBLAS_TRY(call)                                                                  \
+    do {                                                                                        \
+        const cublasStatus_t folio_cublas_status_ = (call);                                     \
+        if (folio_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                      \
+            return ::folio::inference::cuda::cublasError(folio_cublas_status_, #call, __FILE__, \
+                                                         __LINE__);                             \
     } while (0)
 
 // After a kernel launch: a bad configuration is reported at once, not at the next sync.

@@ -18,21 +18,21 @@ struct Matrix {
 };
 
 struct KdaDevice {
-    Matrix inProj;      // [q; k; v; b; f_a; g_a]: 3P + H + 2d rows
-    Matrix fB, gB;      // [P, d]
-    Matrix oProj;       // [D, P]
-    float* convTaps;    // [3][P][W]
-    float* decayRate;   // [H]
-    float* dtBias;      // [P]
-    float* outNorm;     // [d]
+    Matrix inProj;        // [q; k; v; b; f_a; g_a]: 3P + H + 2d rows
+    Matrix fB, gB;        // [P, d]
+    Matrix oProj;         // [D, P]
+    float* convTaps;      // [3][P][W]
+    float* decayRate;     // [H]
+    float* dtBias;        // [P]
+    float* outNorm;       // [d]
     bf16** lowRankTable;  // device [2]: fB, gB
 };
 
 struct MlaDevice {
-    Matrix inProj;     // [q_proj; kv_a]: H*(nope+rope) + r + rope rows
-    Matrix kvB;        // [H*(nope+dv), r]
-    Matrix oProj;      // [D, H*dv]
-    float* latentNorm; // [r]
+    Matrix inProj;      // [q_proj; kv_a]: H*(nope+rope) + r + rope rows
+    Matrix kvB;         // [H*(nope+dv), r]
+    Matrix oProj;       // [D, H*dv]
+    float* latentNorm;  // [r]
 };
 
 struct MlpDevice {
@@ -42,14 +42,14 @@ struct MlpDevice {
 
 struct FfnDevice {
     bool moe = false;
-    MlpDevice dense;                // when !moe
-    Matrix router;                  // [E, D]
-    float* routerF32 = nullptr;     // the same in fp32: prefill routes on fp32 activations
+    MlpDevice dense;             // when !moe
+    Matrix router;               // [E, D]
+    float* routerF32 = nullptr;  // the same in fp32: prefill routes on fp32 activations
     float* correctionBias = nullptr;
-    std::vector<MlpDevice> experts; // host copy of the pointers
-    bf16** gateTable = nullptr;     // device [E]: expert gate rows (up follows at + I*D)
-    bf16** upTable = nullptr;       // device [E]
-    bf16** downTable = nullptr;     // device [E]
+    std::vector<MlpDevice> experts;  // host copy of the pointers
+    bf16** gateTable = nullptr;      // device [E]: expert gate rows (up follows at + I*D)
+    bf16** upTable = nullptr;        // device [E]
+    bf16** downTable = nullptr;      // device [E]
     bool hasShared = false;
     MlpDevice shared;
 };
@@ -64,8 +64,8 @@ struct LayerDevice {
 };
 
 struct ModelDevice {
-    Matrix embed;           // [V, D]
-    Matrix lmHead;          // [V, D]
+    Matrix embed;   // [V, D]
+    Matrix lmHead;  // [V, D]
     float* finalNorm = nullptr;
     std::vector<LayerDevice> layers;
 };

@@ -59,7 +59,8 @@ __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
             const int row = min(row0 + r, a.rows - 1);
-            w[r] = __ldg(reinterpret_cast<const uint4*>(W + static_cast<int64_t>(row) * a.cols + k));
+            w[r] =
+                __ldg(reinterpret_cast<const uint4*>(W + static_cast<int64_t>(row) * a.cols + k));
             if constexpr (kSwiglu)
                 u[r] = __ldg(
                     reinterpret_cast<const uint4*>(U + static_cast<int64_t>(row) * a.cols + k));

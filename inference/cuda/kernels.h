@@ -62,9 +62,9 @@ struct KdaStepArgs {
     int64_t projStride = 0;
     const float* gates = nullptr;
     int64_t gatesStride = 0;
-    const float* convTaps = nullptr;  // [3][P][W]
-    float* convWindow = nullptr;      // [3][W-1][P]
-    float* state = nullptr;           // [H][d][d]
+    const float* convTaps = nullptr;   // [3][P][W]
+    float* convWindow = nullptr;       // [3][W-1][P]
+    float* state = nullptr;            // [H][d][d]
     const float* decayRate = nullptr;  // [H]: exp(A_log)
     const float* dtBias = nullptr;     // [P]
     const float* outNorm = nullptr;    // [d]
@@ -143,8 +143,8 @@ struct SampleParams {
 };
 // Picks the next token from logits [V]; `seen` is a bitmap of the context's tokens (for the
 // repetition penalty). Writes the id to *token.
-void launchSample(const float* logits, int vocab, const SampleParams* params,
-                  const uint32_t* seen, int32_t* token, cudaStream_t stream);
+void launchSample(const float* logits, int vocab, const SampleParams* params, const uint32_t* seen,
+                  int32_t* token, cudaStream_t stream);
 void launchMarkSeen(uint32_t* seen, const int32_t* ids, int count, cudaStream_t stream);
 
 }  // namespace folio::inference::cuda

@@ -209,14 +209,14 @@ void launchMlaAbsorbQuery(const float* q, int64_t qStride, const bf16* kvB, int 
                           int rope, int valueDim, int latentRank, int tokens, float* qLatent,
                           cudaStream_t stream) {
     const dim3 grid(heads, (latentRank + 255) / 256, tokens);
-    absorbKernel<<<grid, 256, nope * sizeof(float), stream>>>(q, qStride, kvB, nope, rope,
-                                                             valueDim, latentRank, heads, qLatent);
+    absorbKernel<<<grid, 256, nope * sizeof(float), stream>>>(q, qStride, kvB, nope, rope, valueDim,
+                                                              latentRank, heads, qLatent);
 }
 
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope) {
     const int width = latentRank + rope;
-    return sizeof(float) * (static_cast<size_t>(heads) * width + heads * latentRank + 2 * heads +
-                            kWarps * 32) +
+    return sizeof(float) *
+               (static_cast<size_t>(heads) * width + heads * latentRank + 2 * heads + kWarps * 32) +
            sizeof(bf16) * kTileRows * (width + 2);
 }
 

@@ -183,7 +183,7 @@ void launchMoeSelect(const MoeSelectArgs& a, cudaStream_t stream) {
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
                       int hidden, cudaStream_t stream) {
     combineKernel<<<dim3((hidden + 255) / 256, tokens), 256, 0, stream>>>(x, y, weights, slots,
-                                                                         hidden);
+                                                                          hidden);
 }
 
 void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,

@@ -34,9 +34,9 @@ __device__ float blockMax(float v, float* scratch) {
     return m;
 }
 
-__global__ void __launch_bounds__(kThreads) sampleKernel(const float* logits, int V,
-                                                        const SampleParams* params,
-                                                        const uint32_t* seen, int32_t* token) {
+__global__ void __launch_bounds__(kThreads)
+    sampleKernel(const float* logits, int V, const SampleParams* params, const uint32_t* seen,
+                 int32_t* token) {
     __shared__ float scratch[32];
     __shared__ int indexScratch[32];
     __shared__ float chunkSums[kThreads];
@@ -158,8 +158,8 @@ __global__ void markSeenKernel(uint32_t* seen, const int32_t* ids, int count) {
 
 }  // namespace
 
-void launchSample(const float* logits, int vocab, const SampleParams* params,
-                  const uint32_t* seen, int32_t* token, cudaStream_t stream) {
+void launchSample(const float* logits, int vocab, const SampleParams* params, const uint32_t* seen,
+                  int32_t* token, cudaStream_t stream) {
     sampleKernel<<<1, kThreads, 0, stream>>>(logits, vocab, params, seen, token);
 }
 

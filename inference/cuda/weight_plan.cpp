@@ -128,8 +128,8 @@ WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice&
                                                lw ? &lw->kda.kConv : nullptr,
                                                lw ? &lw->kda.vConv : nullptr};
             for (int part = 0; part < 3; ++part)
-                vector(taps[part], static_cast<int64_t>(P) * W, tapTensors[part],
-                       Source::F32Tensor, 1.0f / static_cast<float>(W));
+                vector(taps[part], static_cast<int64_t>(P) * W, tapTensors[part], Source::F32Tensor,
+                       1.0f / static_cast<float>(W));
             k.convTaps = nullptr;
             pieces_[pieces_.size() - 3].fixup = reinterpret_cast<void**>(&k.convTaps);
             pieces_[pieces_.size() - 2].fixup = nullptr;
@@ -140,7 +140,8 @@ WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice&
             table(k.lowRankTable, {&k.fB, &k.gB}, 0);
         } else {
             const int H = static_cast<int>(c.numAttentionHeads);
-            const int nope = static_cast<int>(c.qkNopeHeadDim), rope = static_cast<int>(c.qkRopeHeadDim);
+            const int nope = static_cast<int>(c.qkNopeHeadDim),
+                      rope = static_cast<int>(c.qkRopeHeadDim);
             const int dv = static_cast<int>(c.vHeadDim), r = static_cast<int>(c.kvLoraRank);
             MlaDevice& a = L.mla;
             if (lw)
@@ -189,8 +190,7 @@ WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice&
 }
 
 Result<std::shared_ptr<void>> WeightPlan::materialise(
-    uint64_t seed, const std::function<void(uint64_t, uint64_t)>& onProgress,
-    cudaStream_t stream) {
+    uint64_t seed, const std::function<void(uint64_t, uint64_t)>& onProgress, cudaStream_t stream) {
     void* raw = nullptr;
     {
         const cudaError_t status = cudaMalloc(&raw, total_);
@@ -240,8 +240,8 @@ Result<std::shared_ptr<void>> WeightPlan::materialise(
             const uint64_t n = std::min(kStagingBytes, bytes - at);
             FOLIO_CUDA_TRY(cudaEventSynchronize(done[next]));
             std::memcpy(staging[next], static_cast<const std::byte*>(src) + at, n);
-            FOLIO_CUDA_TRY(cudaMemcpyAsync(base + dst + at, staging[next], n,
-                                           cudaMemcpyHostToDevice, stream));
+            FOLIO_CUDA_TRY(
+                cudaMemcpyAsync(base + dst + at, staging[next], n, cudaMemcpyHostToDevice, stream));
             FOLIO_CUDA_TRY(cudaEventRecord(done[next], stream));
             next ^= 1;
         }

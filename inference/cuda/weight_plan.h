@@ -43,10 +43,10 @@ class WeightPlan {
         uint64_t offset = 0, bytes = 0;
         Source source = Source::ConstF32;
         const TensorView* tensor = nullptr;
-        float value = 0;                        // ConstF32 value, RandomBf16 scale
-        std::vector<uint64_t> pointerOffsets;   // PointerTable: offsets of the pointed-to data
-        std::vector<int64_t> pointerDeltas;     // added to each pointer (elements of bf16)
-        void** fixup = nullptr;                 // host field set to base + offset
+        float value = 0;                       // ConstF32 value, RandomBf16 scale
+        std::vector<uint64_t> pointerOffsets;  // PointerTable: offsets of the pointed-to data
+        std::vector<int64_t> pointerDeltas;    // added to each pointer (elements of bf16)
+        void** fixup = nullptr;                // host field set to base + offset
     };
 
     uint64_t reserve(uint64_t bytes);

@@ -111,12 +111,16 @@ DecodeBytes decodeBytes(const ModelConfig& c) {
     const double D = static_cast<double>(c.hiddenSize);
     for (int64_t i = 0; i < c.numLayers; ++i) {
         if (c.layerKind(i) == LayerKind::Kda) {
-            const double P = static_cast<double>(c.kdaProjectionSize()), d = static_cast<double>(c.kdaHeadDim);
+            const double P = static_cast<double>(c.kdaProjectionSize()),
+                         d = static_cast<double>(c.kdaHeadDim);
             params += (3 * P + static_cast<double>(c.kdaNumHeads) + 2 * d) * D + 2 * P * d + D * P;
             b.kdaState += 2.0 * 4.0 * static_cast<double>(c.kdaNumHeads) * d * d;
         } else {
-            const double H = static_cast<double>(c.numAttentionHeads), r = static_cast<double>(c.kvLoraRank);
-            params += (H * static_cast<double>(c.qkHeadDim()) + r + static_cast<double>(c.qkRopeHeadDim)) * D +
+            const double H = static_cast<double>(c.numAttentionHeads),
+                         r = static_cast<double>(c.kvLoraRank);
+            params += (H * static_cast<double>(c.qkHeadDim()) + r +
+                       static_cast<double>(c.qkRopeHeadDim)) *
+                          D +
                       H * static_cast<double>(c.qkNopeHeadDim + c.vHeadDim) * r +
                       D * H * static_cast<double>(c.vHeadDim);
             b.cachePerToken += 2.0 * (r + static_cast<double>(c.qkRopeHeadDim));
@@ -203,9 +207,10 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
     k.convWidth = W;
     const double kdaUs = timeKernel([&](cudaStream_t s) { launchKdaSteps(k, s); }, 200);
     const double kdaFloorUs = 2.0 * 4.0 * H * d * d / bandwidth * 1e6;
-    std::printf("{\"bench\":\"kda_decode_step\",\"heads\":%d,\"head_dim\":%d,\"us\":%.2f,"
-                "\"state_floor_us\":%.2f}\n",
-                H, d, kdaUs, kdaFloorUs);
+    std::printf(
+        "{\"bench\":\"kda_decode_step\",\"heads\":%d,\"head_dim\":%d,\"us\":%.2f,"
+        "\"state_floor_us\":%.2f}\n",
+        H, d, kdaUs, kdaFloorUs);
 
     const int Hm = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
     const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
@@ -220,7 +225,8 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
             bf16* page = deviceArray<bf16>(static_cast<size_t>(pageRows) * width, owned);
             if (page == nullptr)
                 return;
-            launchFillRandomBf16(page, static_cast<int64_t>(pageRows) * width, 7 + p, 1.0f, nullptr);
+            launchFillRandomBf16(page, static_cast<int64_t>(pageRows) * width, 7 + p, 1.0f,
+                                 nullptr);
             pagePointers.push_back(page);
         }
         bf16** table = deviceArray<bf16*>(pagePointers.size(), owned);
@@ -261,11 +267,11 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
                 launchMlaUpValue(oLatent, kvB, Hm, nope, dv, r, 1, out, s);
             },
             50);
-        const double bytes = static_cast<double>(context) * width * 2 +
-                             2.0 * Hm * (nope + dv) * r;
-        std::printf("{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,"
-                    "\"floor_us\":%.2f}\n",
-                    static_cast<long long>(context), us, bytes / bandwidth * 1e6);
+        const double bytes = static_cast<double>(context) * width * 2 + 2.0 * Hm * (nope + dv) * r;
+        std::printf(
+            "{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,"
+            "\"floor_us\":%.2f}\n",
+            static_cast<long long>(context), us, bytes / bandwidth * 1e6);
     }
     for (void* p : owned)
         cudaFree(p);
@@ -300,17 +306,18 @@ int run(const Options& o) {
             return 1;
         }
         engine = std::move(*opened);
-        std::fprintf(stderr, "random weights made in %.1f s\n",
-                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                         .count());
+        std::fprintf(
+            stderr, "random weights made in %.1f s\n",
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     const ModelConfig& c = engine->config();
     const double bandwidth = copyBandwidth();
     const DecodeBytes bytes = decodeBytes(c);
-    std::printf("{\"bench\":\"setup\",\"device\":\"%s\",\"copy_bandwidth_GBps\":%.1f,"
-                "\"weights_read_per_token_GB\":%.3f,\"gpu_memory_used_GiB\":%.2f}\n",
-                engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9,
-                usedGpuBytes() / (1ull << 30));
+    std::printf(
+        "{\"bench\":\"setup\",\"device\":\"%s\",\"copy_bandwidth_GBps\":%.1f,"
+        "\"weights_read_per_token_GB\":%.3f,\"gpu_memory_used_GiB\":%.2f}\n",
+        engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9,
+        usedGpuBytes() / (1ull << 30));
     std::mt19937 random(7);
     std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocabSize - 1));
 
@@ -338,10 +345,11 @@ int run(const Options& o) {
                          result.error().message.c_str());
             return 1;
         }
-        std::printf("{\"bench\":\"prefill\",\"tokens\":%lld,\"seconds\":%.3f,"
-                    "\"tokens_per_s\":%.0f,\"gpu_memory_used_GiB\":%.2f}\n",
-                    static_cast<long long>(n), seconds, static_cast<double>(n) / seconds,
-                    usedGpuBytes() / (1ull << 30));
+        std::printf(
+            "{\"bench\":\"prefill\",\"tokens\":%lld,\"seconds\":%.3f,"
+            "\"tokens_per_s\":%.0f,\"gpu_memory_used_GiB\":%.2f}\n",
+            static_cast<long long>(n), seconds, static_cast<double>(n) / seconds,
+            usedGpuBytes() / (1ull << 30));
         table.push_back({"prefill tok/s", n, static_cast<double>(n) / seconds, 0, 0});
     }
     for (int64_t context : o.contexts) {
@@ -370,15 +378,16 @@ int run(const Options& o) {
         }
         const double floorMs = bytes.at(context) / bandwidth * 1e3;
         const double median = percentile(ms, 0.5), p90 = percentile(ms, 0.9);
-        std::printf("{\"bench\":\"decode\",\"context\":%lld,\"tokens\":%d,\"median_ms\":%.3f,"
-                    "\"p90_ms\":%.3f,\"floor_ms\":%.3f,\"ratio_to_floor\":%.2f,"
-                    "\"gpu_memory_used_GiB\":%.2f}\n",
-                    static_cast<long long>(context), o.decodeTokens, median, p90, floorMs,
-                    median / floorMs, usedGpuBytes() / (1ull << 30));
+        std::printf(
+            "{\"bench\":\"decode\",\"context\":%lld,\"tokens\":%d,\"median_ms\":%.3f,"
+            "\"p90_ms\":%.3f,\"floor_ms\":%.3f,\"ratio_to_floor\":%.2f,"
+            "\"gpu_memory_used_GiB\":%.2f}\n",
+            static_cast<long long>(context), o.decodeTokens, median, p90, floorMs, median / floorMs,
+            usedGpuBytes() / (1ull << 30));
         table.push_back({"decode ms/token", context, median, p90, floorMs});
     }
-    std::printf("\n%-18s %10s %12s %10s %10s %8s\n", "measure", "context", "value", "p90",
-                "floor", "ratio");
+    std::printf("\n%-18s %10s %12s %10s %10s %8s\n", "measure", "context", "value", "p90", "floor",
+                "ratio");
     for (const Row& r : table) {
         std::printf("%-18s %10lld %12.3f %10.3f %10.3f %8.2f\n", r.what.c_str(),
                     static_cast<long long>(r.context), r.value, r.p90, r.floor,
