@@ -107,7 +107,11 @@ struct MlaAttentionArgs {
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope);
 // Allows the attention kernel its shared memory; once, before any launch or capture.
 cudaError_t configureMlaAttention(size_t sharedBytes);
+// Runs on tensor cores when the shape is the real model's (see mla_tensor_core.cu).
 void launchMlaAttention(const MlaAttentionArgs& args, cudaStream_t stream);
+bool mlaTensorCoreShape(int heads, int latentRank, int rope);
+cudaError_t configureMlaTensorCoreAttention();
+void launchMlaTensorCoreAttention(const MlaAttentionArgs& args, cudaStream_t stream);
 // out[t][h][:] = W_UV_h oLatent[t][h]
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream);

@@ -221,13 +221,19 @@ size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope) {
 }
 
 cudaError_t configureMlaAttention(size_t sharedBytes) {
-    return cudaFuncSetAttribute(attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(sharedBytes));
+    const cudaError_t status =
+        cudaFuncSetAttribute(attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(sharedBytes));
+    return status != cudaSuccess ? status : configureMlaTensorCoreAttention();
 }
 
 void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
-    const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
-    attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
+    if (mlaTensorCoreShape(a.heads, a.latentRank, a.rope)) {
+        launchMlaTensorCoreAttention(a, stream);
+    } else {
+        const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
+        attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
+    }
     combineKernel<<<dim3(a.heads, a.tokens), 256, 0, stream>>>(a.partial, a.splits, a.heads,
                                                                a.latentRank, a.out);
 }

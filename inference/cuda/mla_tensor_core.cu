@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// MLA attention over the latent cache on tensor cores, for the real model's shape (32 heads,
+// latent 512, rope 64): per cache tile of 64 rows, S = Q · tileᵀ (32 × 64, K = 576) and
+// O += P · tile[:, :512] with mma.sync m16n8k16 (bf16 in, fp32 accumulate), an online softmax
+// between them. The cache values are bf16 already; the queries and the probabilities enter as
+// two bf16 terms (hi + lo), so the result keeps close to fp32 accuracy. Writes the same partial
+// results (max, sum, unnormalised O per split and head) as the CUDA-core kernel.
+#include "device_math.cuh"
+#include "kernels.h"
+
+namespace folio::inference::cuda {
+namespace {
+
+constexpr int kHeads = 32, kRank = 512, kRope = 64, kWidth = kRank + kRope;
+constexpr int kPitch = 584;    // bf16 per shared row: fragment loads hit 32 distinct banks
+constexpr int kTile = 64;      // cache rows per step
+constexpr int kPPitch = 72;    // bf16 per row of P
+constexpr int kThreads = 128;  // warp w owns O columns [128 w, 128 w + 128) and S rows [16 w, +16)
+
+constexpr size_t kSharedBytes = sizeof(bf16) * (2 * kHeads * kPitch + kTile * kPitch) +
+                                sizeof(float) * kHeads * kTile +
+                                sizeof(bf16) * 2 * kHeads * kPPitch + sizeof(float) * 3 * kHeads;
+
+__device__ __forceinline__ uint32_t load2(const bf16* p) {
+    return *reinterpret_cast<const uint32_t*>(p);
+}
+
+__device__ __forceinline__ uint32_t pack2(bf16 low, bf16 high) {
+    __nv_bfloat162 v;
+    v.x = low;
+    v.y = high;
+    return *reinterpret_cast<uint32_t*>(&v);
+}
+
+__device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+        "{%8,%9}, {%0,%1,%2,%3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The A fragment of rows [m0, m0 + 16), columns [k0, k0 + 16) of a row-major bf16 matrix.
+__device__ __forceinline__ void loadA(const bf16* m, int pitch, int m0, int k0, int g, int tg,
+                                      uint32_t a[4]) {
+    a[0] = load2(m + (m0 + g) * pitch + k0 + 2 * tg);
+    a[1] = load2(m + (m0 + g + 8) * pitch + k0 + 2 * tg);
+    a[2] = load2(m + (m0 + g) * pitch + k0 + 8 + 2 * tg);
+    a[3] = load2(m + (m0 + g + 8) * pitch + k0 + 8 + 2 * tg);
+}
+
+__device__ __forceinline__ const bf16* cacheRow(const LatentCache& c, int64_t row) {
+    return c.pages[row / c.pageRows] + (row % c.pageRows) * c.width;
+}
+
+__global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAttentionArgs a) {
+    extern __shared__ __align__(16) unsigned char shared[];
+    bf16* qHi = reinterpret_cast<bf16*>(shared);
+    bf16* qLo = qHi + kHeads * kPitch;
+    bf16* tile = qLo + kHeads * kPitch;
+    float* scores = reinterpret_cast<float*>(tile + kTile * kPitch);
+    bf16* pHi = reinterpret_cast<bf16*>(scores + kHeads * kTile);
+    bf16* pLo = pHi + kHeads * kPPitch;
+    float* maxS = reinterpret_cast<float*>(pLo + kHeads * kPPitch);
+    float* sumS = maxS + kHeads;
+    float* corrS = sumS + kHeads;
+
+    const int split = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
+    const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tg = lane & 3;
+    float* out = a.partial + (static_cast<int64_t>(t) * a.splits + split) * kHeads * (kRank + 2);
+    const int64_t visible = static_cast<int64_t>(*a.length) + t + 1;
+    const int64_t active = min(static_cast<int64_t>(a.splits), (visible + kTile - 1) / kTile);
+    if (split >= active) {
+        if (tid < kHeads)
+            out[tid * (kRank + 2)] = -INFINITY;
+        return;
+    }
+    for (int i = tid; i < kHeads * kWidth; i += kThreads) {
+        const int h = i / kWidth, j = i % kWidth;
+        const float v = j < kRank ? a.qLatent[(static_cast<int64_t>(t) * kHeads + h) * kRank + j]
+                                  : a.q[t * a.qStride + static_cast<int64_t>(h) * (a.nope + kRope) +
+                                        a.nope + (j - kRank)];
+        const bf16 hi = __float2bfloat16(v);
+        qHi[h * kPitch + j] = hi;
+        qLo[h * kPitch + j] = __float2bfloat16(v - __bfloat162float(hi));
+    }
+    if (tid < kHeads) {
+        maxS[tid] = -INFINITY;
+        sumS[tid] = 0.0f;
+    }
+    float o[2][16][4] = {};
+    const int64_t per = (visible + active - 1) / active;
+    const int64_t begin = split * per, end = min(visible, begin + per);
+
+    for (int64_t base = begin; base < end; base += kTile) {
+        const int rows = static_cast<int>(min(static_cast<int64_t>(kTile), end - base));
+        __syncthreads();
+        constexpr int kChunks = kWidth / 8;  // 16-byte pieces of a row
+        for (int i = tid; i < kTile * kChunks; i += kThreads) {
+            const int row = i / kChunks, c = i % kChunks;
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (row < rows)
+                v = reinterpret_cast<const uint4*>(cacheRow(a.cache, base + row))[c];
+            reinterpret_cast<uint4*>(tile + row * kPitch)[c] = v;
+        }
+        __syncthreads();
+
+        // Scores of this warp's 16 rows for all 32 heads.
+        float s[2][2][4] = {};
+        for (int k0 = 0; k0 < kWidth; k0 += 16) {
+            uint32_t b[2][2];
+            for (int nt = 0; nt < 2; ++nt) {
+                const bf16* row = tile + (16 * warp + 8 * nt + g) * kPitch + k0 + 2 * tg;
+                b[nt][0] = load2(row);
+                b[nt][1] = load2(row + 8);
+            }
+            for (int mt = 0; mt < 2; ++mt) {
+                uint32_t aHi[4], aLo[4];
+                loadA(qHi, kPitch, 16 * mt, k0, g, tg, aHi);
+                loadA(qLo, kPitch, 16 * mt, k0, g, tg, aLo);
+                for (int nt = 0; nt < 2; ++nt) {
+                    mma(s[mt][nt], aHi, b[nt][0], b[nt][1]);
+                    mma(s[mt][nt], aLo, b[nt][0], b[nt][1]);
+                }
+            }
+        }
+        for (int mt = 0; mt < 2; ++mt) {
+            for (int nt = 0; nt < 2; ++nt) {
+                const int n = 16 * warp + 8 * nt + 2 * tg;
+                for (int half = 0; half < 2; ++half) {
+                    const int h = 16 * mt + g + 8 * half;
+                    for (int j = 0; j < 2; ++j)
+                        scores[h * kTile + n + j] =
+                            n + j < rows ? s[mt][nt][2 * half + j] * a.scale : -INFINITY;
+                }
+            }
+        }
+        __syncthreads();
+
+        // Online softmax: four threads per head, 16 columns each.
+        {
+            const int h = tid >> 2, part = tid & 3;
+            const float* row = scores + h * kTile + part * 16;
+            float m = -INFINITY;
+            for (int j = 0; j < 16; ++j)
+                m = fmaxf(m, row[j]);
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+            const float oldMax = maxS[h];
+            const float newMax = fmaxf(oldMax, m);
+            float sum = 0.0f;
+            for (int j = 0; j < 16; ++j) {
+                const float p = __expf(row[j] - newMax);
+                sum += p;
+                const bf16 hi = __float2bfloat16(p);
+                pHi[h * kPPitch + part * 16 + j] = hi;
+                pLo[h * kPPitch + part * 16 + j] = __float2bfloat16(p - __bfloat162float(hi));
+            }
+            sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            if (part == 0) {
+                const float correction = __expf(oldMax - newMax);
+                corrS[h] = correction;
+                sumS[h] = sumS[h] * correction + sum;
+                maxS[h] = newMax;
+            }
+        }
+        __syncthreads();
+
+        // O = O * correction + P · V over this warp's 128 columns.
+        for (int mt = 0; mt < 2; ++mt) {
+            const float c0 = corrS[16 * mt + g], c1 = corrS[16 * mt + g + 8];
+            for (int nt = 0; nt < 16; ++nt) {
+                o[mt][nt][0] *= c0;
+                o[mt][nt][1] *= c0;
+                o[mt][nt][2] *= c1;
+                o[mt][nt][3] *= c1;
+            }
+        }
+        for (int k0 = 0; k0 < kTile; k0 += 16) {
+            uint32_t aHi[2][4], aLo[2][4];
+            for (int mt = 0; mt < 2; ++mt) {
+                loadA(pHi, kPPitch, 16 * mt, k0, g, tg, aHi[mt]);
+                loadA(pLo, kPPitch, 16 * mt, k0, g, tg, aLo[mt]);
+            }
+            const bf16* r0 = tile + (k0 + 2 * tg) * kPitch;
+            for (int nt = 0; nt < 16; ++nt) {
+                const int n = 128 * warp + 8 * nt + g;
+                const uint32_t b0 = pack2(r0[n], r0[kPitch + n]);
+                const uint32_t b1 = pack2(r0[8 * kPitch + n], r0[9 * kPitch + n]);
+                for (int mt = 0; mt < 2; ++mt) {
+                    mma(o[mt][nt], aHi[mt], b0, b1);
+                    mma(o[mt][nt], aLo[mt], b0, b1);
+                }
+            }
+        }
+    }
+    __syncthreads();
+    if (tid < kHeads) {
+        out[tid * (kRank + 2)] = maxS[tid];
+        out[tid * (kRank + 2) + 1] = sumS[tid];
+    }
+    for (int mt = 0; mt < 2; ++mt) {
+        for (int nt = 0; nt < 16; ++nt) {
+            const int col = 128 * warp + 8 * nt + 2 * tg;
+            for (int half = 0; half < 2; ++half) {
+                float* dst = out + (16 * mt + g + 8 * half) * (kRank + 2) + 2 + col;
+                dst[0] = o[mt][nt][2 * half];
+                dst[1] = o[mt][nt][2 * half + 1];
+            }
+        }
+    }
+}
+
+}  // namespace
+
+bool mlaTensorCoreShape(int heads, int latentRank, int rope) {
+    return heads == kHeads && latentRank == kRank && rope == kRope;
+}
+
+cudaError_t configureMlaTensorCoreAttention() {
+    return cudaFuncSetAttribute(tensorCoreAttentionKernel,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                static_cast<int>(kSharedBytes));
+}
+
+void launchMlaTensorCoreAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
+    tensorCoreAttentionKernel<<<dim3(a.splits, a.tokens), kThreads, kSharedBytes, stream>>>(a);
+}
+
+}  // namespace folio::inference::cuda
