@@ -394,7 +394,7 @@ class CudaBackend final : public Backend {
         if (c.numExperts > kMoeMaxExperts || c.numExpertGroups > kMoeMaxGroups)
             return unsupported(c.numExperts, " experts in ", c.numExpertGroups, " groups");
         for (int64_t n : {c.hiddenSize, c.intermediateSize, c.moeIntermediateSize, c.kdaHeadDim,
-                          c.kdaProjectionSize(), c.numAttentionHeads * c.vHeadDim})
+                          c.kvLoraRank, c.kdaProjectionSize(), c.numAttentionHeads * c.vHeadDim})
             if (n % 8 != 0)
                 return unsupported("a dimension of ", n, " (a multiple of 8 is needed)");
         if (c.modelMaxLength > INT32_MAX)

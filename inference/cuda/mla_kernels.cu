@@ -36,23 +36,35 @@ __global__ void appendKernel(const float* kvA, int64_t stride, const float* norm
         out[i] = __float2bfloat16(i < rank ? norm[i] * (row[i] * inv) : row[i]);
 }
 
-// grid (H, ceil(r / 256), T): thread j sums q_nope[n] * W_UK[n][j] over n.
+// grid (H, ceil(r / 64), T), 8 warps: qLatent[j] = sum_n q_nope[n] W_UK[n][j] for 64 columns;
+// each warp takes every 8th n (two columns per lane), then the warps' partial sums are added.
 __global__ void absorbKernel(const float* q, int64_t qStride, const bf16* kvB, int nope, int rope,
                              int dv, int rank, int heads, float* qLatent) {
-    extern __shared__ float qn[];
+    __shared__ float partial[8][64];
     const int h = blockIdx.x, t = blockIdx.z;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int j = blockIdx.y * 64 + 2 * lane;
     const float* qh = q + t * qStride + static_cast<int64_t>(h) * (nope + rope);
-    for (int n = threadIdx.x; n < nope; n += blockDim.x)
-        qn[n] = qh[n];
-    __syncthreads();
-    const int j = blockIdx.y * blockDim.x + threadIdx.x;
-    if (j >= rank)
-        return;
     const bf16* uk = kvB + static_cast<int64_t>(h) * (nope + dv) * rank;
-    float acc = 0.0f;
-    for (int n = 0; n < nope; ++n)
-        acc = fmaf(qn[n], __bfloat162float(uk[static_cast<int64_t>(n) * rank + j]), acc);
-    qLatent[(static_cast<int64_t>(t) * heads + h) * rank + j] = acc;
+    float2 acc = make_float2(0.0f, 0.0f);
+    if (j + 1 < rank) {
+        for (int n = warp; n < nope; n += 8) {
+            const float2 w = __bfloat1622float2(
+                *reinterpret_cast<const __nv_bfloat162*>(uk + static_cast<int64_t>(n) * rank + j));
+            const float qn = qh[n];
+            acc.x = fmaf(qn, w.x, acc.x);
+            acc.y = fmaf(qn, w.y, acc.y);
+        }
+    }
+    partial[warp][2 * lane] = acc.x;
+    partial[warp][2 * lane + 1] = acc.y;
+    __syncthreads();
+    if (threadIdx.x < 64 && blockIdx.y * 64 + static_cast<int>(threadIdx.x) < rank) {
+        float sum = 0.0f;
+        for (int w = 0; w < 8; ++w)
+            sum += partial[w][threadIdx.x];
+        qLatent[(static_cast<int64_t>(t) * heads + h) * rank + blockIdx.y * 64 + threadIdx.x] = sum;
+    }
 }
 
 // grid (splits, T). Shared: q [H][width] f32 | o [H][r] f32 | m, l [H] | p [warps][32] |
@@ -148,52 +160,69 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(MlaAttentionArgs a) 
     }
 }
 
-// grid (H, T): merges the splits' partial results into the normalised latent output.
+// grid (H, T): merges the splits' partial results into the normalised latent output. The
+// splits' weights are computed once, in parallel, into shared memory; then each thread sums its
+// columns over the splits that saw any rows (independent loads, so they overlap).
 __global__ void combineKernel(const float* partial, int splits, int heads, int rank, float* out) {
+    extern __shared__ float weights[];  // [splits]
+    __shared__ float scratch[32];
     const int h = blockIdx.x, t = blockIdx.y;
     const int64_t stride = static_cast<int64_t>(heads) * (rank + 2);
     const float* base = partial + static_cast<int64_t>(t) * splits * stride + h * (rank + 2);
+    float localMax = -INFINITY;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x)
+        localMax = fmaxf(localMax, base[s * stride]);
+    localMax = warpMax(localMax);
+    if ((threadIdx.x & 31) == 0)
+        scratch[threadIdx.x >> 5] = localMax;
+    __syncthreads();
     float maxScore = -INFINITY;
-    for (int s = 0; s < splits; ++s)
-        maxScore = fmaxf(maxScore, base[s * stride]);
-    float total = 0.0f;
-    for (int s = 0; s < splits; ++s) {
+    for (int i = 0; i < (static_cast<int>(blockDim.x) + 31) / 32; ++i)
+        maxScore = fmaxf(maxScore, scratch[i]);
+    float sum = 0.0f;
+    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
         const float m = base[s * stride];
-        if (m != -INFINITY)
-            total += base[s * stride + 1] * __expf(m - maxScore);
+        const float w = m == -INFINITY ? 0.0f : __expf(m - maxScore);
+        weights[s] = w;
+        if (w != 0.0f)
+            sum += w * base[s * stride + 1];
     }
+    const float total = blockSum(sum, scratch);  // synchronises, so weights are visible
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
     for (int j = threadIdx.x; j < rank; j += blockDim.x) {
         float acc = 0.0f;
+#pragma unroll 8
         for (int s = 0; s < splits; ++s) {
-            const float m = base[s * stride];
-            if (m != -INFINITY)
-                acc = fmaf(base[s * stride + 2 + j], __expf(m - maxScore), acc);
+            const float w = weights[s];
+            if (w != 0.0f)
+                acc = fmaf(base[s * stride + 2 + j], w, acc);
         }
         out[(static_cast<int64_t>(t) * heads + h) * rank + j] = acc * inv;
     }
 }
 
-// grid (H, T): out[t][h][i] = W_UV_h[i] . oLatent[t][h], a warp per output value.
+// grid (H, ceil(dv / 8), T), 8 warps: out[t][h][i] = W_UV_h[i] . oLatent[t][h], a warp per
+// output value, reading its weight row with 16-byte loads.
 __global__ void upValueKernel(const float* oLatent, const bf16* kvB, int heads, int nope, int dv,
                               int rank, float* out) {
-    extern __shared__ float latent[];
-    const int h = blockIdx.x, t = blockIdx.y;
-    const float* src = oLatent + (static_cast<int64_t>(t) * heads + h) * rank;
-    for (int j = threadIdx.x; j < rank; j += blockDim.x)
-        latent[j] = src[j];
-    __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const bf16* uv = kvB + (static_cast<int64_t>(h) * (nope + dv) + nope) * rank;
-    for (int i = warp; i < dv; i += blockDim.x / 32) {
-        const bf16* row = uv + static_cast<int64_t>(i) * rank;
-        float acc = 0.0f;
-        for (int j = lane; j < rank; j += 32)
-            acc = fmaf(__bfloat162float(row[j]), latent[j], acc);
-        acc = warpSum(acc);
-        if (lane == 0)
-            out[(static_cast<int64_t>(t) * heads + h) * dv + i] = acc;
+    const int h = blockIdx.x, t = blockIdx.z;
+    const int lane = threadIdx.x & 31, i = blockIdx.y * 8 + (threadIdx.x >> 5);
+    if (i >= dv)
+        return;
+    const float* latent = oLatent + (static_cast<int64_t>(t) * heads + h) * rank;
+    const bf16* row = kvB + (static_cast<int64_t>(h) * (nope + dv) + nope + i) * rank;
+    float acc = 0.0f;
+    for (int j = lane * 8; j < rank; j += 32 * 8) {
+        const uint4 packed = *reinterpret_cast<const uint4*>(row + j);
+        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+        for (int k = 0; k < 4; ++k) {
+            const float2 w = __bfloat1622float2(pairs[k]);
+            acc = fmaf(w.x, latent[j + 2 * k], fmaf(w.y, latent[j + 2 * k + 1], acc));
+        }
     }
+    acc = warpSum(acc);
+    if (lane == 0)
+        out[(static_cast<int64_t>(t) * heads + h) * dv + i] = acc;
 }
 
 }  // namespace
@@ -208,9 +237,9 @@ void launchMlaAppend(const float* kvA, int64_t kvAStride, const float* latentNor
 void launchMlaAbsorbQuery(const float* q, int64_t qStride, const bf16* kvB, int heads, int nope,
                           int rope, int valueDim, int latentRank, int tokens, float* qLatent,
                           cudaStream_t stream) {
-    const dim3 grid(heads, (latentRank + 255) / 256, tokens);
-    absorbKernel<<<grid, 256, nope * sizeof(float), stream>>>(q, qStride, kvB, nope, rope, valueDim,
-                                                              latentRank, heads, qLatent);
+    const dim3 grid(heads, (latentRank + 63) / 64, tokens);
+    absorbKernel<<<grid, 256, 0, stream>>>(q, qStride, kvB, nope, rope, valueDim, latentRank, heads,
+                                           qLatent);
 }
 
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope) {
@@ -234,13 +263,13 @@ void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
         const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
         attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
     }
-    combineKernel<<<dim3(a.heads, a.tokens), 256, 0, stream>>>(a.partial, a.splits, a.heads,
-                                                               a.latentRank, a.out);
+    combineKernel<<<dim3(a.heads, a.tokens), 512, a.splits * sizeof(float), stream>>>(
+        a.partial, a.splits, a.heads, a.latentRank, a.out);
 }
 
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream) {
-    upValueKernel<<<dim3(heads, tokens), 256, latentRank * sizeof(float), stream>>>(
+    upValueKernel<<<dim3(heads, (valueDim + 7) / 8, tokens), 256, 0, stream>>>(
         oLatent, kvB, heads, nope, valueDim, latentRank, out);
 }
 
