@@ -12,10 +12,12 @@ namespace folio::inference::cuda {
 namespace {
 
 constexpr int kHeads = 32, kRank = 512, kRope = 64, kWidth = kRank + kRope;
-constexpr int kPitch = 584;    // bf16 per shared row: fragment loads hit 32 distinct banks
-constexpr int kTile = 64;      // cache rows per step
-constexpr int kPPitch = 72;    // bf16 per row of P
-constexpr int kThreads = 128;  // warp w owns O columns [128 w, 128 w + 128) and S rows [16 w, +16)
+constexpr int kPitch = 584;  // bf16 per shared row: fragment loads hit 32 distinct banks
+constexpr int kTile = 64;    // cache rows per step
+constexpr int kPPitch = 72;  // bf16 per row of P
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;  // warp w: S rows [8 w, 8 w + 8), O columns [64 w, 64 w + 64)
+constexpr int kOutTiles = kRank / 8 / kWarps;  // 8-column O tiles per warp
 
 constexpr size_t kSharedBytes = sizeof(bf16) * (2 * kHeads * kPitch + kTile * kPitch) +
                                 sizeof(float) * kHeads * kTile +
@@ -88,7 +90,7 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
         maxS[tid] = -INFINITY;
         sumS[tid] = 0.0f;
     }
-    float o[2][16][4] = {};
+    float o[2][kOutTiles][4] = {};
     const int64_t per = (visible + active - 1) / active;
     const int64_t begin = split * per, end = min(visible, begin + per);
 
@@ -105,59 +107,53 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
         }
         __syncthreads();
 
-        // Scores of this warp's 16 rows for all 32 heads.
-        float s[2][2][4] = {};
+        // Scores of this warp's 8 rows for all 32 heads.
+        float s[2][4] = {};
         for (int k0 = 0; k0 < kWidth; k0 += 16) {
-            uint32_t b[2][2];
-            for (int nt = 0; nt < 2; ++nt) {
-                const bf16* row = tile + (16 * warp + 8 * nt + g) * kPitch + k0 + 2 * tg;
-                b[nt][0] = load2(row);
-                b[nt][1] = load2(row + 8);
-            }
+            const bf16* row = tile + (8 * warp + g) * kPitch + k0 + 2 * tg;
+            const uint32_t b0 = load2(row), b1 = load2(row + 8);
             for (int mt = 0; mt < 2; ++mt) {
                 uint32_t aHi[4], aLo[4];
                 loadA(qHi, kPitch, 16 * mt, k0, g, tg, aHi);
                 loadA(qLo, kPitch, 16 * mt, k0, g, tg, aLo);
-                for (int nt = 0; nt < 2; ++nt) {
-                    mma(s[mt][nt], aHi, b[nt][0], b[nt][1]);
-                    mma(s[mt][nt], aLo, b[nt][0], b[nt][1]);
-                }
+                mma(s[mt], aHi, b0, b1);
+                mma(s[mt], aLo, b0, b1);
             }
         }
         for (int mt = 0; mt < 2; ++mt) {
-            for (int nt = 0; nt < 2; ++nt) {
-                const int n = 16 * warp + 8 * nt + 2 * tg;
-                for (int half = 0; half < 2; ++half) {
-                    const int h = 16 * mt + g + 8 * half;
-                    for (int j = 0; j < 2; ++j)
-                        scores[h * kTile + n + j] =
-                            n + j < rows ? s[mt][nt][2 * half + j] * a.scale : -INFINITY;
-                }
+            const int n = 8 * warp + 2 * tg;
+            for (int half = 0; half < 2; ++half) {
+                const int h = 16 * mt + g + 8 * half;
+                for (int j = 0; j < 2; ++j)
+                    scores[h * kTile + n + j] =
+                        n + j < rows ? s[mt][2 * half + j] * a.scale : -INFINITY;
             }
         }
         __syncthreads();
 
-        // Online softmax: four threads per head, 16 columns each.
+        // Online softmax: eight threads per head, 8 columns each.
         {
-            const int h = tid >> 2, part = tid & 3;
-            const float* row = scores + h * kTile + part * 16;
+            const int h = tid >> 3, part = tid & 7;
+            const float* row = scores + h * kTile + part * 8;
             float m = -INFINITY;
-            for (int j = 0; j < 16; ++j)
+            for (int j = 0; j < 8; ++j)
                 m = fmaxf(m, row[j]);
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
+            m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 4));
             const float oldMax = maxS[h];
             const float newMax = fmaxf(oldMax, m);
             float sum = 0.0f;
-            for (int j = 0; j < 16; ++j) {
+            for (int j = 0; j < 8; ++j) {
                 const float p = __expf(row[j] - newMax);
                 sum += p;
                 const bf16 hi = __float2bfloat16(p);
-                pHi[h * kPPitch + part * 16 + j] = hi;
-                pLo[h * kPPitch + part * 16 + j] = __float2bfloat16(p - __bfloat162float(hi));
+                pHi[h * kPPitch + part * 8 + j] = hi;
+                pLo[h * kPPitch + part * 8 + j] = __float2bfloat16(p - __bfloat162float(hi));
             }
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+            sum += __shfl_xor_sync(0xffffffffu, sum, 4);
             if (part == 0) {
                 const float correction = __expf(oldMax - newMax);
                 corrS[h] = correction;
@@ -167,10 +163,10 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
         }
         __syncthreads();
 
-        // O = O * correction + P · V over this warp's 128 columns.
+        // O = O * correction + P · V over this warp's 64 columns.
         for (int mt = 0; mt < 2; ++mt) {
             const float c0 = corrS[16 * mt + g], c1 = corrS[16 * mt + g + 8];
-            for (int nt = 0; nt < 16; ++nt) {
+            for (int nt = 0; nt < kOutTiles; ++nt) {
                 o[mt][nt][0] *= c0;
                 o[mt][nt][1] *= c0;
                 o[mt][nt][2] *= c1;
@@ -184,8 +180,8 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
                 loadA(pLo, kPPitch, 16 * mt, k0, g, tg, aLo[mt]);
             }
             const bf16* r0 = tile + (k0 + 2 * tg) * kPitch;
-            for (int nt = 0; nt < 16; ++nt) {
-                const int n = 128 * warp + 8 * nt + g;
+            for (int nt = 0; nt < kOutTiles; ++nt) {
+                const int n = 8 * kOutTiles * warp + 8 * nt + g;
                 const uint32_t b0 = pack2(r0[n], r0[kPitch + n]);
                 const uint32_t b1 = pack2(r0[8 * kPitch + n], r0[9 * kPitch + n]);
                 for (int mt = 0; mt < 2; ++mt) {
@@ -201,8 +197,8 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
         out[tid * (kRank + 2) + 1] = sumS[tid];
     }
     for (int mt = 0; mt < 2; ++mt) {
-        for (int nt = 0; nt < 16; ++nt) {
-            const int col = 128 * warp + 8 * nt + 2 * tg;
+        for (int nt = 0; nt < kOutTiles; ++nt) {
+            const int col = 8 * kOutTiles * warp + 8 * nt + 2 * tg;
             for (int half = 0; half < 2; ++half) {
                 float* dst = out + (16 * mt + g + 8 * half) * (kRank + 2) + 2 + col;
                 dst[0] = o[mt][nt][2 * half];
