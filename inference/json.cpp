@@ -2,6 +2,7 @@
 #include "json.h"
 
 #include <charconv>
+#include <cstdio>
 #include <unordered_set>
 
 namespace folio::inference {
@@ -385,6 +386,38 @@ class JsonParser {
 Result<JsonValue> parseJson(std::string_view text, JsonLimits limits) {
     JsonParser parser(text, limits);
     return parser.parseDocument();
+}
+
+std::string jsonEscape(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+                    out += buf;
+                } else {
+                    out += c;
+                }
+        }
+    }
+    return out;
 }
 
 }  // namespace folio::inference

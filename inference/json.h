@@ -63,4 +63,8 @@ struct JsonLimits {
 
 Result<JsonValue> parseJson(std::string_view text, JsonLimits limits = {});
 
+// `text` as the inside of a JSON string literal: quote, backslash and control characters
+// escaped, everything else (UTF-8 included) as it is.
+std::string jsonEscape(std::string_view text);
+
 }  // namespace folio::inference

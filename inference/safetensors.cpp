@@ -343,38 +343,6 @@ TensorView SafetensorsFile::view(const TensorInfo& info) const {
 
 namespace {
 
-std::string jsonEscape(std::string_view text) {
-    std::string out;
-    for (char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-                    out += buf;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out;
-}
-
 Status writeAll(int fd, const void* data, size_t size, const std::filesystem::path& path) {
     const char* p = static_cast<const char*>(data);
     while (size > 0) {

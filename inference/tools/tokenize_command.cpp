@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "inference/json.h"
 #include "inference/log.h"
 #include "inference/model_config.h"
 #include "inference/tokenizer/chat_format.h"
@@ -14,36 +15,7 @@ namespace folio::tools {
 using namespace folio::tokenizer;
 
 std::string jsonString(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(c));
-                    out += buf;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-    return out;
+    return "\"" + inference::jsonEscape(s) + "\"";
 }
 
 Result<std::string> runTokenize(const TokenizeRequest& request) {
