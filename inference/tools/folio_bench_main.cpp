@@ -212,6 +212,62 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
         "\"state_floor_us\":%.2f}\n",
         H, d, kdaUs, kdaFloorUs);
 
+    // The decode GEMVs at the model's sizes: achieved bandwidth over the weights they read.
+    {
+        const int D = static_cast<int>(c.hiddenSize), I = static_cast<int>(c.moeIntermediateSize);
+        const int K = static_cast<int>(c.numExpertsPerToken);
+        const int kdaRows = 3 * P + H + 2 * d;
+        struct Case {
+            const char* name;
+            int rows, cols, items;
+            bool swiglu;
+        };
+        const Case cases[] = {{"kda_in_proj", kdaRows, D, 1, false},
+                              {"kda_o_proj", D, P, 1, false},
+                              {"moe_gate_up_top_k", I, D, K, true},
+                              {"moe_down_top_k", D, I, K, false},
+                              {"lm_head", static_cast<int>(c.vocabSize), D, 1, false}};
+        for (const Case& k0 : cases) {
+            const size_t matrixElements = static_cast<size_t>(k0.rows) * k0.cols;
+            const int matrices = k0.items * (k0.swiglu ? 2 : 1);
+            std::vector<bf16*> tables;
+            for (int m = 0; m < matrices; ++m) {
+                bf16* w = deviceArray<bf16>(matrixElements, owned);
+                if (w == nullptr)
+                    return;
+                launchFillRandomBf16(w, static_cast<int64_t>(matrixElements), 3 + m, 0.02f,
+                                     nullptr);
+                tables.push_back(w);
+            }
+            bf16** gate = deviceArray<bf16*>(static_cast<size_t>(k0.items), owned);
+            bf16** up = deviceArray<bf16*>(static_cast<size_t>(k0.items), owned);
+            for (int m = 0; m < k0.items; ++m) {
+                cudaMemcpy(gate + m, &tables[static_cast<size_t>(m * (k0.swiglu ? 2 : 1))],
+                           sizeof(bf16*), cudaMemcpyHostToDevice);
+                if (k0.swiglu)
+                    cudaMemcpy(up + m, &tables[static_cast<size_t>(2 * m + 1)], sizeof(bf16*),
+                               cudaMemcpyHostToDevice);
+            }
+            GemvArgs g;
+            g.table = gate;
+            g.upTable = k0.swiglu ? up : nullptr;
+            g.rows = k0.rows;
+            g.cols = k0.cols;
+            g.items = k0.items;
+            g.x = deviceArray<float>(static_cast<size_t>(k0.cols) * k0.items, owned);
+            g.xItemStride = k0.swiglu ? 0 : k0.cols;
+            g.y = deviceArray<float>(static_cast<size_t>(k0.rows) * k0.items, owned);
+            g.yItemStride = k0.rows;
+            const double us = timeKernel([&](cudaStream_t s) { launchGemv(g, s); }, 50);
+            const double bytes = 2.0 * static_cast<double>(matrixElements) * matrices;
+            std::printf(
+                "{\"bench\":\"gemv\",\"shape\":\"%s\",\"rows\":%d,\"cols\":%d,"
+                "\"items\":%d,\"us\":%.2f,\"GBps\":%.0f,\"of_copy_bandwidth\":%.2f}\n",
+                k0.name, k0.rows, k0.cols, matrices, us, bytes / us / 1e3,
+                bytes / (us * 1e-6) / bandwidth);
+        }
+    }
+
     const int Hm = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
     const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
     const int dv = static_cast<int>(c.vHeadDim), width = r + rope;
