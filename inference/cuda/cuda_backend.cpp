@@ -424,7 +424,7 @@ class CudaBackend final : public Backend {
                                         c.moeIntermediateSize * c.numSharedExperts});
         const int64_t P = c.kdaProjectionSize();
         const int64_t attendedCols = std::max(P, H * c.vHeadDim);
-        const int64_t slots = std::max<int64_t>(c.numExpertsPerToken, 1);
+        const int64_t slots = c.numExpertsPerToken + 1;  // decode: the chosen and the shared
         Arena a;
         a.reserve(s.x, T * D);
         a.reserve(s.normed, T * D);
@@ -923,14 +923,17 @@ class CudaBackend final : public Backend {
         const int D = static_cast<int>(c.hiddenSize), I = static_cast<int>(c.moeIntermediateSize);
         const int K = static_cast<int>(c.numExpertsPerToken);
         gemv(f.router, x.x, L.postAttentionNorm, eps, x.routerLogits);
-        launchMoeSelect(selectArgs(f, 1), stream_);
+        MoeSelectArgs select = selectArgs(f, 1);
+        select.sharedSlots = f.sharedInTable ? 1 : 0;
+        const int slots = K + select.sharedSlots;
+        launchMoeSelect(select, stream_);
         GemvArgs up;
         up.table = f.gateTable;
         up.upTable = f.upTable;
         up.ids = x.slotIds;
         up.rows = I;
         up.cols = D;
-        up.items = K;
+        up.items = slots;
         up.x = x.x;
         up.normWeight = L.postAttentionNorm;
         up.normEps = eps;
@@ -942,16 +945,16 @@ class CudaBackend final : public Backend {
         down.ids = x.slotIds;
         down.rows = D;
         down.cols = I;
-        down.items = K;
+        down.items = slots;
         down.x = x.act;
         down.xItemStride = I;
         down.y = x.expertOut;
         down.yItemStride = D;
         launchGemv(down, stream_);
         // Every input has read x before the shared expert and the combine write it.
-        if (f.hasShared)
+        if (f.hasShared && !f.sharedInTable)
             swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
-        launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, K, D, stream_);
+        launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, slots, D, stream_);
     }
 
     Status decodeStep(DeviceState& s, const SampleParams& params) {

@@ -51,6 +51,7 @@ struct FfnDevice {
     bf16** upTable = nullptr;        // device [E]
     bf16** downTable = nullptr;      // device [E]
     bool hasShared = false;
+    bool sharedInTable = false;  // the shared expert is entry E of the tables
     MlpDevice shared;
 };
 

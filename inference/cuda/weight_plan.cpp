@@ -174,18 +174,25 @@ WeightPlan::WeightPlan(const ModelConfig& c, const ModelWeights* w, ModelDevice&
         for (int e = 0; e < E; ++e)
             mlp(f.experts[static_cast<size_t>(e)], I,
                 lw ? &lw->experts.experts[static_cast<size_t>(e)] : nullptr);
+        f.hasShared = c.numSharedExperts > 0;
+        if (f.hasShared)
+            mlp(f.shared, I * static_cast<int>(c.numSharedExperts),
+                lw && lw->experts.shared ? &*lw->experts.shared : nullptr);
+        // One shared expert has the routed experts' shape: it joins the tables as entry E, so
+        // that decode runs it in the same launches as the chosen experts.
+        f.sharedInTable = c.numSharedExperts == 1;
         std::vector<const Matrix*> gates, downs;
         for (const MlpDevice& m : f.experts) {
             gates.push_back(&m.gateUp);
             downs.push_back(&m.down);
         }
+        if (f.sharedInTable) {
+            gates.push_back(&f.shared.gateUp);
+            downs.push_back(&f.shared.down);
+        }
         table(f.gateTable, gates, 0);
         table(f.upTable, gates, static_cast<int64_t>(I) * D);
         table(f.downTable, downs, 0);
-        f.hasShared = c.numSharedExperts > 0;
-        if (f.hasShared)
-            mlp(f.shared, I * static_cast<int>(c.numSharedExperts),
-                lw && lw->experts.shared ? &*lw->experts.shared : nullptr);
     }
 }
 
