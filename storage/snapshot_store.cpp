@@ -55,7 +55,19 @@ Result<std::unique_ptr<SnapshotStore>> SnapshotStore::open(Database& db,
         return makeError(ErrorCode::Io, "cannot create ", dir.string(), ": ", ec.message());
     std::unique_ptr<SnapshotStore> store(new SnapshotStore(db, dir, options));
     FOLIO_TRY(store->recover());
+    // Use stamps continue after the newest stored one, even within the same millisecond.
+    FOLIO_ASSIGN_OR_RETURN(Statement newest,
+                           db.prepare("SELECT COALESCE(MAX(last_used), 0) FROM snapshots"));
+    FOLIO_TRY(newest.step());
+    store->useCounter_ = newest.int64(0);
     return store;
+}
+
+int64_t SnapshotStore::nextUseStamp() {
+    // Milliseconds since the epoch, but strictly increasing: two uses in the same millisecond
+    // still order, so least-recently-used eviction never sees a tie between them.
+    useCounter_ = std::max(nowMillis(), useCounter_ + 1);
+    return useCounter_;
 }
 
 Status SnapshotStore::recover() {
@@ -129,7 +141,7 @@ Result<SnapshotRecord> SnapshotStore::save(const SnapshotContent& content,
     r.tokenEnd = content.tokenBegin + static_cast<int64_t>(content.tokens.size());
     r.file = content.prefixKey + ".snap";
     r.createdAt = nowSeconds();
-    r.lastUsed = std::max(nowMillis(), ++useCounter_);
+    r.lastUsed = nextUseStamp();
     FOLIO_ASSIGN_OR_RETURN(uint64_t size, writeSnapshotFile(dir_ / r.file, content));
     r.sizeBytes = static_cast<int64_t>(size);
     FOLIO_ASSIGN_OR_RETURN(Statement st,
@@ -260,8 +272,7 @@ Status SnapshotStore::drop(const std::string& prefixKey) {
 }
 
 Status SnapshotStore::touch(const std::vector<std::string>& prefixKeys) {
-    const int64_t stamp = std::max(nowMillis(), ++useCounter_);
-    useCounter_ = stamp;
+    const int64_t stamp = nextUseStamp();
     FOLIO_ASSIGN_OR_RETURN(Statement st,
                            db_.prepare("UPDATE snapshots SET last_used = ? WHERE prefix_key = ?"));
     for (const std::string& key : prefixKeys) {

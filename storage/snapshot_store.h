@@ -85,6 +85,7 @@ class SnapshotStore {
         : db_(db), dir_(std::move(dir)), options_(options) {}
     Status recover();
     Result<std::vector<std::string>> descendantsOf(const std::string& prefixKey);
+    int64_t nextUseStamp();
 
     Database& db_;
     std::filesystem::path dir_;
