@@ -77,14 +77,27 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
             out[tid * (kRank + 2)] = -INFINITY;
         return;
     }
-    for (int i = tid; i < kHeads * kWidth; i += kThreads) {
-        const int h = i / kWidth, j = i % kWidth;
-        const float v = j < kRank ? a.qLatent[(static_cast<int64_t>(t) * kHeads + h) * kRank + j]
-                                  : a.q[t * a.qStride + static_cast<int64_t>(h) * (a.nope + kRope) +
-                                        a.nope + (j - kRank)];
-        const bf16 hi = __float2bfloat16(v);
-        qHi[h * kPitch + j] = hi;
-        qLo[h * kPitch + j] = __float2bfloat16(v - __bfloat162float(hi));
+    // The queries as hi/lo bf16 pairs, read with 16-byte loads (all independent, so in flight
+    // together): the absorbed latent part, then q_pe.
+    auto storeQ = [&](int h, int j, float4 v) {
+        const float values[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const bf16 hi = __float2bfloat16(values[k]);
+            qHi[h * kPitch + j + k] = hi;
+            qLo[h * kPitch + j + k] = __float2bfloat16(values[k] - __bfloat162float(hi));
+        }
+    };
+    const float4* latent =
+        reinterpret_cast<const float4*>(a.qLatent + static_cast<int64_t>(t) * kHeads * kRank);
+#pragma unroll 4
+    for (int i = tid; i < kHeads * kRank / 4; i += kThreads)
+        storeQ(i / (kRank / 4), (i % (kRank / 4)) * 4, latent[i]);
+    for (int i = tid; i < kHeads * kRope / 4; i += kThreads) {
+        const int h = i / (kRope / 4), j = (i % (kRope / 4)) * 4;
+        const float* pe =
+            a.q + t * a.qStride + static_cast<int64_t>(h) * (a.nope + kRope) + a.nope + j;
+        storeQ(h, kRank + j, make_float4(pe[0], pe[1], pe[2], pe[3]));
     }
     if (tid < kHeads) {
         maxS[tid] = -INFINITY;
