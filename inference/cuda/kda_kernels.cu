@@ -67,26 +67,36 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kThread
 
     for (int t = 0; t < a.tokens; ++t) {
         const float* gateRow = a.gates + static_cast<int64_t>(t) * a.gatesStride;
-        // Inputs of this token: q and k whole (every block needs them), v for our columns.
+        // Inputs of this token: q and k whole (every block needs them), v for our columns; the
+        // squares of q and k summed in the same pass.
+        float qq = 0.0f, kk = 0.0f;
         if (tid < D) {
             const int ch = head * D + tid;
-            q[tid] = convolve(0, ch, t);
+            const float value = convolve(0, ch, t);
+            q[tid] = value;
+            qq = value * value;
             g[tid] = -decayRate * softplusf(gateRow[ch] + a.dtBias[ch]);
         } else if (tid < 2 * D) {
-            k[tid - D] = convolve(1, head * D + tid - D, t);
+            const float value = convolve(1, head * D + tid - D, t);
+            k[tid - D] = value;
+            kk = value * value;
         }
         if (tid < kCols)
             v[tid] = convolve(2, head * D + valueCol, t);
         if (tid == 0)
             beta = sigmoidf(a.proj[static_cast<int64_t>(t) * a.projStride + 3 * P + head]);
-        __syncthreads();
-        float qq = 0.0f, kk = 0.0f;
-        for (int i = tid; i < D; i += kThreads) {
-            qq += q[i] * q[i];
-            kk += k[i] * k[i];
+        qq = warpSum(qq);
+        kk = warpSum(kk);
+        if ((tid & 31) == 0) {
+            reduce[tid >> 5] = qq;
+            reduce[16 + (tid >> 5)] = kk;
         }
-        const float qNorm = blockSum(qq, reduce);
-        const float kNorm = blockSum(kk, reduce);
+        __syncthreads();
+        float qNorm = 0.0f, kNorm = 0.0f;
+        for (int w = 0; w < kThreads / 32; ++w) {
+            qNorm += reduce[w];
+            kNorm += reduce[16 + w];
+        }
         const float qScale = rsqrtf(static_cast<float>(D)) / sqrtf(qNorm + 1e-6f);
         const float kScale = 1.0f / sqrtf(kNorm + 1e-6f);
 
