@@ -70,8 +70,10 @@ class Backend {
     // The state as tensors; MLA caches hold only rows [fromRow, length).
     virtual Result<std::vector<StateTensor>> exportState(const BackendState& state,
                                                          int64_t fromRow) = 0;
+    // Replaces `state` with the imported tensors; `tokens` are the sequence's tokens (their count
+    // is the state's length; the CUDA backend also rebuilds its repetition-penalty bitmap).
     virtual Status importState(BackendState& state, std::vector<StateTensor> tensors,
-                               int64_t length) = 0;
+                               std::span<const int32_t> tokens) = 0;
 };
 
 }  // namespace folio::inference

@@ -195,8 +195,7 @@ Result<Sequence> Engine::importState(std::vector<int32_t> tokens,
                                      std::vector<StateTensor> tensors) {
     FOLIO_ASSIGN_OR_RETURN(Sequence sequence, newSequence());
     FOLIO_TRY(checkTokens(sequence, tokens));
-    FOLIO_TRY(backend_->importState(*sequence.state_, std::move(tensors),
-                                    static_cast<int64_t>(tokens.size())));
+    FOLIO_TRY(backend_->importState(*sequence.state_, std::move(tensors), tokens));
     sequence.tokens_ = std::move(tokens);
     return sequence;
 }

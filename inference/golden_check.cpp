@@ -118,9 +118,10 @@ std::string GoldenReport::toJson() const {
         json += cat(",\"", name, "\":", std::isfinite(value) ? buf : "null");
     }
     std::snprintf(buf, sizeof buf, "%.3f", seconds);
-    json += cat(",\"generated_tokens\":", generatedTokens,
-                ",\"generated_matching\":", generatedMatching, ",\"seconds\":", buf,
-                ",\"pass\":", pass() ? "true" : "false", ",\"failures\":[");
+    json += cat(
+        ",\"generated_tokens\":", generatedTokens, ",\"generated_matching\":", generatedMatching,
+        ",\"restored_tokens\":", restoredTokens, ",\"restored_matching\":", restoredMatching,
+        ",\"seconds\":", buf, ",\"pass\":", pass() ? "true" : "false", ",\"failures\":[");
     for (size_t i = 0; i < failures.size(); ++i) {
         std::string escaped;
         for (char c : failures[i])
@@ -332,6 +333,31 @@ Result<GoldenReport> runGoldenCheck(const std::filesystem::path& folder,
         allLogits.logits = LogitsWanted::All;
         FOLIO_ASSIGN_OR_RETURN(Logits chunked, chunkedEngine->prefill(seq, ids, allLogits));
         check.compare("chunked_kda_logits_rel_l2", chunked.values, refLogits, tol.logits);
+    }
+
+    // 7. A state exported and imported again continues exactly like the original, including
+    //    the repetition penalty over the prompt's tokens (sampled the way answers are).
+    {
+        FOLIO_ASSIGN_OR_RETURN(Sequence original, engine->newSequence());
+        FOLIO_TRY(engine->prefill(original, ids, none));
+        FOLIO_ASSIGN_OR_RETURN(auto tensors, engine->exportState(original, 0));
+        FOLIO_ASSIGN_OR_RETURN(Sequence restored, engine->importState(ids, std::move(tensors)));
+        SamplingOptions penalised;
+        penalised.repetitionPenalty = 1.8f;
+        Sampler fromOriginal(penalised), fromRestored(penalised);
+        int32_t a = ids.back(), b = ids.back();
+        report.restoredTokens = 12;
+        bool same = true;
+        for (int64_t i = 0; i < report.restoredTokens; ++i) {
+            FOLIO_ASSIGN_OR_RETURN(a, engine->decodeNext(original, a, fromOriginal));
+            FOLIO_ASSIGN_OR_RETURN(b, engine->decodeNext(restored, b, fromRestored));
+            same = same && a == b;
+            report.restoredMatching += same ? 1 : 0;
+        }
+        if (report.restoredMatching != report.restoredTokens)
+            report.failures.push_back(cat("a restored state continues like the original for ",
+                                          report.restoredMatching, " of ", report.restoredTokens,
+                                          " tokens"));
     }
 
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;

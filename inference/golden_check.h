@@ -24,6 +24,8 @@ struct GoldenReport {
     std::vector<std::pair<std::string, double>> measures;  // name -> relative L2 error etc.
     int64_t generatedTokens = 0;
     int64_t generatedMatching = 0;
+    int64_t restoredTokens = 0;    // sampled with a repetition penalty after export + import
+    int64_t restoredMatching = 0;  // ... and equal to those sampled without the round trip
     std::vector<std::string> failures;
     double seconds = 0;
     bool pass() const { return failures.empty(); }

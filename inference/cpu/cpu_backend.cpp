@@ -183,8 +183,9 @@ class CpuBackend final : public Backend {
     }
 
     Status importState(BackendState& state, std::vector<StateTensor> tensors,
-                       int64_t length) override {
+                       std::span<const int32_t> tokens) override {
         const ModelConfig& c = model_->config;
+        const int64_t length = static_cast<int64_t>(tokens.size());
         FOLIO_ASSIGN_OR_RETURN(auto fresh, newState());
         SequenceState& s = cast(*fresh).s;
         size_t next = 0;

@@ -13,6 +13,7 @@
 #include "cuda_model.h"
 #include "cuda_state.h"
 #include "kernels.h"
+#include "row_upload.h"
 #include "weight_plan.h"
 
 namespace folio::inference {
@@ -315,8 +316,9 @@ class CudaBackend final : public Backend {
     }
 
     Status importState(BackendState& state, std::vector<StateTensor> tensors,
-                       int64_t length) override {
+                       std::span<const int32_t> tokens) override {
         const ModelConfig& c = config_;
+        const int64_t length = static_cast<int64_t>(tokens.size());
         FOLIO_ASSIGN_OR_RETURN(auto fresh, newState());
         DeviceState& s = cast(*fresh);
         const int64_t H = c.kdaNumHeads, d = c.kdaHeadDim, P = c.kdaProjectionSize();
@@ -333,6 +335,7 @@ class CudaBackend final : public Backend {
             return &t;
         };
         FOLIO_TRY(reserveRows(s, length));
+        FOLIO_ASSIGN_OR_RETURN(RowUploader uploader, RowUploader::create(width, stream_));
         for (int64_t i = 0; i < c.numLayers; ++i) {
             if (c.layerKind(i) == LayerKind::Kda) {
                 FOLIO_ASSIGN_OR_RETURN(const StateTensor* st,
@@ -346,19 +349,29 @@ class CudaBackend final : public Backend {
             } else {
                 FOLIO_ASSIGN_OR_RETURN(const StateTensor* m,
                                        take(cat("mla.", i, ".cache"), {length, width}));
-                std::vector<uint16_t> narrow(m->data.size());
-                for (size_t j = 0; j < narrow.size(); ++j)
-                    narrow[j] = floatToBf16(m->data[j]);
                 const LayerCache& cache = s.caches[sz(i)];
                 for (int64_t r = 0; r < length;) {
-                    const int64_t inPage = std::min<int64_t>(kPageRows - r % kPageRows, length - r);
-                    FOLIO_CUDA_TRY(cudaMemcpy(
-                        cache.pages[sz(r / kPageRows)]->rows + (r % kPageRows) * width,
-                        narrow.data() + r * width, sz(inPage * width) * 2, cudaMemcpyHostToDevice));
-                    r += inPage;
+                    const int64_t rows = std::min<int64_t>(
+                        {RowUploader::kRows, kPageRows - r % kPageRows, length - r});
+                    FOLIO_TRY(uploader.upload(
+                        m->data.data() + r * width, rows,
+                        cache.pages[sz(r / kPageRows)]->rows + (r % kPageRows) * width));
+                    r += rows;
                 }
             }
         }
+        if (length > 0) {
+            // The repetition penalty's bitmap of the context's tokens.
+            DeviceBuffer ids;
+            FOLIO_TRY(ids.allocate(sz(length) * 4));
+            FOLIO_CUDA_TRY(cudaMemcpyAsync(ids.data, tokens.data(), sz(length) * 4,
+                                           cudaMemcpyHostToDevice, stream_));
+            launchMarkSeen(s.seen, static_cast<int32_t*>(ids.data), static_cast<int>(length),
+                           stream_);
+            FOLIO_CUDA_TRY(cudaGetLastError());
+            FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        }
+        FOLIO_TRY(uploader.finish());
         if (next != tensors.size())
             return makeError(ErrorCode::Format, "unexpected state tensor ", tensors[next].name);
         const int32_t deviceLength = static_cast<int32_t>(length);

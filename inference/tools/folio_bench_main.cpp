@@ -2,15 +2,18 @@
 // folio-bench: speed of the CUDA engine at batch 1 (Qt-free).
 //
 //   folio-bench [--config kimi-linear-48b-a3b | --model DIR] [--contexts 4096,32768,131072]
-//               [--prefill 4096,32768] [--decode-tokens 128] [--chunk 4096] [--no-micro]
+//               [--prefill 4096,32768] [--decode-tokens 128] [--question 50] [--chunk 4096]
+//               [--no-micro]
 //
 // With --config the model is built with deterministic random weights on the GPU; with --model
 // it is loaded from a checkpoint folder. Prints one JSON line per measured point, then a table:
 // prefill tokens/s; decode time per token (median and p90) at each context, timed after
 // warm-up over the requested number of tokens on a synthetic context of that length; the GPU
-// memory in use; the device-to-device copy bandwidth measured on the spot; the floor (bytes read
-// per token / that bandwidth) and the ratio to it. Then per-layer micro-benchmarks of the KDA
-// and MLA decode steps at the model's sizes, timed with CUDA events.
+// memory in use; the time to first token of a question of --question tokens asked of the
+// resident context (fork, prefill the question, pick its first token); the device-to-device copy
+// bandwidth measured on the spot; the floor (bytes read per token / that bandwidth) and the ratio
+// to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes,
+// timed with CUDA events.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,6 +42,7 @@ struct Options {
     std::vector<int64_t> contexts = {4096, 32768, 131072};
     std::vector<int64_t> prefill = {4096, 32768};
     int decodeTokens = 128;
+    int64_t question = 50;
     int64_t chunk = 4096;
     bool micro = true;
 };
@@ -417,6 +421,43 @@ int run(const Options& o) {
             return 1;
         }
         Sampler sampler(SamplingOptions{});
+        if (o.question > 0) {
+            // Time to first token of a question asked of the resident context: what a follow-up
+            // question costs once the documents' state is in GPU memory.
+            std::vector<int32_t> question(static_cast<size_t>(o.question));
+            std::vector<double> ttft;
+            for (int i = 0; i < 6; ++i) {
+                for (int32_t& id : question)
+                    id = token(random);
+                const auto start = std::chrono::steady_clock::now();
+                auto asked = seq->fork();
+                if (!asked.ok()) {
+                    std::fprintf(stderr, "folio-bench: fork: %s\n", asked.error().message.c_str());
+                    return 1;
+                }
+                PrefillOptions last;
+                last.logits = LogitsWanted::Last;
+                auto logits = engine->prefill(*asked, question, last);
+                if (!logits.ok()) {
+                    std::fprintf(stderr, "folio-bench: question: %s\n",
+                                 logits.error().message.c_str());
+                    return 1;
+                }
+                const int32_t first = sampler.sample(logits->values, question);
+                const double elapsed =
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+                (void)first;
+                if (i > 0)  // the first one warms up
+                    ttft.push_back(elapsed * 1e3);
+            }
+            const double median = percentile(ttft, 0.5);
+            std::printf(
+                "{\"bench\":\"question\",\"context\":%lld,\"question_tokens\":%lld,"
+                "\"ttft_median_ms\":%.2f,\"ttft_max_ms\":%.2f}\n",
+                static_cast<long long>(context), static_cast<long long>(o.question), median,
+                percentile(ttft, 1.0));
+            table.push_back({"question TTFT ms", context, median, percentile(ttft, 1.0), 0});
+        }
         int32_t next = token(random);
         std::vector<double> ms;
         for (int i = 0; i < 8 + o.decodeTokens; ++i) {
@@ -472,6 +513,8 @@ int main(int argc, char** argv) {
             o.prefill = parseList(value());
         else if (arg == "--decode-tokens")
             o.decodeTokens = std::max(100, std::atoi(value().c_str()));
+        else if (arg == "--question")
+            o.question = std::atoll(value().c_str());
         else if (arg == "--chunk")
             o.chunk = std::atoll(value().c_str());
         else if (arg == "--no-micro")
@@ -480,7 +523,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr,
                          "usage: folio-bench [--config kimi-linear-48b-a3b | --model DIR] "
                          "[--contexts 4096,32768,131072] [--prefill 4096,32768] "
-                         "[--decode-tokens N>=100] [--chunk N] [--no-micro]\n");
+                         "[--decode-tokens N>=100] [--question N] [--chunk N] [--no-micro]\n");
             return 2;
         }
     }

@@ -24,6 +24,8 @@ class GoldenParity : public QObject {
         QVERIFY2(report->pass(), report->toJson().c_str());
         QCOMPARE(report->generatedMatching, report->generatedTokens);
         QVERIFY(report->generatedTokens > 0);
+        QCOMPARE(report->restoredMatching, report->restoredTokens);
+        QVERIFY(report->restoredTokens > 0);
         for (const auto& [name, value] : report->measures)
             QVERIFY2(value <= 1e-4, name.c_str());
     }
