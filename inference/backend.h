@@ -11,6 +11,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine_types.h"
@@ -60,6 +61,14 @@ class Backend {
     virtual Status fillSyntheticContext(BackendState& state, int64_t length) {
         (void)state, (void)length;
         return makeError(ErrorCode::Unsupported, name(), " has no synthetic contexts");
+    }
+
+    // For benchmarks: when on, prefill's GPU time is split into components (kda, mla_attention,
+    // moe, other_gemms); componentSeconds() returns the sums since the last reset.
+    virtual void timeComponents(bool on) { (void)on; }
+    virtual std::vector<std::pair<std::string, double>> componentSeconds(bool reset) {
+        (void)reset;
+        return {};
     }
 
     // Runs decoder layer `layer` alone on given inputs [tokens, hidden] from `state`, appending

@@ -9,6 +9,7 @@
 #include "../checkpoint.h"
 #include "../log.h"
 #include "../model_weights.h"
+#include "component_timer.h"
 #include "cuda_check.h"
 #include "cuda_model.h"
 #include "cuda_state.h"
@@ -144,6 +145,14 @@ class CudaBackend final : public Backend {
     }
 
     const ModelConfig& config() const override { return config_; }
+
+    void timeComponents(bool on) override { timer_.enable(on); }
+    std::vector<std::pair<std::string, double>> componentSeconds(bool reset) override {
+        auto out = timer_.seconds();
+        if (reset)
+            timer_.reset();
+        return out;
+    }
     std::string name() const override { return cat("cuda (bf16, ", deviceName_, ")"); }
 
     Result<std::unique_ptr<BackendState>> newState() override {
@@ -613,7 +622,9 @@ class CudaBackend final : public Backend {
             FOLIO_TRY(narrow(x.proj, static_cast<int64_t>(T) * S));
             FOLIO_TRY(gemm(k.fB, x.narrow + 3 * P + H, S, T, x.gates, 2 * P, 0.0f));
             FOLIO_TRY(gemm(k.gB, x.narrow + 3 * P + H + d, S, T, x.gates + P, 2 * P, 0.0f));
+            FOLIO_TRY(timer_.mark(Component::Kda, stream_));
             FOLIO_TRY(kdaSteps(i, s, T));
+            FOLIO_TRY(timer_.mark(Component::OtherGemms, stream_));
             FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * P));
             FOLIO_TRY(gemm(k.oProj, x.narrow, P, T, x.x, D, 1.0f));
         } else {
@@ -624,7 +635,9 @@ class CudaBackend final : public Backend {
                 x.partialFloats /
                     (static_cast<int64_t>(T) * c.numAttentionHeads * (c.kvLoraRank + 2)),
                 1, 16));
+            FOLIO_TRY(timer_.mark(Component::MlaAttention, stream_));
             FOLIO_TRY(mlaAttention(i, s, T, splits));
+            FOLIO_TRY(timer_.mark(Component::OtherGemms, stream_));
             const int HV = static_cast<int>(c.numAttentionHeads * c.vHeadDim);
             FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * HV));
             FOLIO_TRY(gemm(m.oProj, x.narrow, HV, T, x.x, D, 1.0f));
@@ -712,6 +725,7 @@ class CudaBackend final : public Backend {
         FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
         if (!f.moe)
             return prefillMlp(f.dense, T);
+        FOLIO_TRY(timer_.mark(Component::Moe, stream_));
 
         const int E = static_cast<int>(c.numExperts), K = static_cast<int>(c.numExpertsPerToken);
         // Routing decides which experts run: it gets fp32 inputs and weights, so that prefill
@@ -768,7 +782,7 @@ class CudaBackend final : public Backend {
                                  x.expertOut, n, D, stream_);
             FOLIO_CUDA_TRY(cudaGetLastError());
         }
-        return {};
+        return timer_.mark(Component::OtherGemms, stream_);
     }
 
     MoeSelectArgs selectArgs(const FfnDevice& f, int T) const {
@@ -800,6 +814,7 @@ class CudaBackend final : public Backend {
         Scratch& x = scratch_;
         FOLIO_CUDA_TRY(
             cudaMemcpyAsync(x.tokenIds, tokens.data(), sz(T) * 4, cudaMemcpyHostToDevice, stream_));
+        FOLIO_TRY(timer_.mark(Component::OtherGemms, stream_));
         launchMarkSeen(s.seen, x.tokenIds, T, stream_);
         launchEmbed(model_.embed.data, x.tokenIds, T, D, x.x, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
@@ -840,6 +855,7 @@ class CudaBackend final : public Backend {
             }
         }
         FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        FOLIO_TRY(timer_.collect(stream_));
         s.length += T;
         return {};
     }
@@ -1007,6 +1023,7 @@ class CudaBackend final : public Backend {
     SampleParams* hostParams_ = nullptr;
     int32_t* hostToken_ = nullptr;
     std::string deviceName_;
+    ComponentTimer timer_;
 };
 
 }  // namespace

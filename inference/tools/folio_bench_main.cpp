@@ -7,7 +7,9 @@
 //
 // With --config the model is built with deterministic random weights on the GPU; with --model
 // it is loaded from a checkpoint folder. Prints one JSON line per measured point, then a table:
-// prefill tokens/s; decode time per token (median and p90) at each context, timed after
+// prefill time with its split by component (KDA, MLA attention, MoE, other GEMMs), its useful
+// FLOP and the compute floor (FLOP / the dense bf16 tensor peak) with the ratio to it; decode
+// time per token (median and p90) at each context, timed after
 // warm-up over the requested number of tokens on a synthetic context of that length; the GPU
 // memory in use; the time to first token of a question of --question tokens asked of the
 // resident context (fork, prefill the question, pick its first token); the device-to-device copy
@@ -25,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "inference/backend.h"
 #include "inference/cuda/kernels.h"
 #include "inference/engine.h"
 #include "inference/kimi_linear_48b_config.h"
@@ -104,6 +107,7 @@ double copyBandwidth() {
 // the KDA states (read and written, fp32).
 struct DecodeBytes {
     double weights = 0, cachePerToken = 0, kdaState = 0;
+    double bodyParams = 0;  // parameters used per token, without the embedding and lm_head
     double at(int64_t context) const {
         return weights + cachePerToken * static_cast<double>(context) + kdaState;
     }
@@ -138,7 +142,39 @@ DecodeBytes decodeBytes(const ModelConfig& c) {
         }
     }
     b.weights = 2.0 * params;
+    b.bodyParams = params - static_cast<double>(c.vocabSize) * D;
     return b;
+}
+
+// Useful work of prefilling `tokens` after `context` tokens: every weight once per token (a
+// multiply-add is 2 FLOP), lm_head for the last token, the MLA attention in the expanded form
+// (q·k over nope + rope, p·v over v, causal pairs only) and the KDA recurrence (decay, update
+// and read of a d×d state per head).
+double prefillFlop(const ModelConfig& c, const DecodeBytes& b, int64_t tokens, int64_t context) {
+    const double T = static_cast<double>(tokens), T0 = static_cast<double>(context);
+    double flop = 2.0 * b.bodyParams * T +
+                  2.0 * static_cast<double>(c.vocabSize) * static_cast<double>(c.hiddenSize);
+    const double pairs = T * T0 + T * (T + 1) / 2;
+    for (int64_t i = 0; i < c.numLayers; ++i) {
+        if (c.layerKind(i) == LayerKind::Kda) {
+            const double d = static_cast<double>(c.kdaHeadDim);
+            flop += 2.0 * 3.0 * static_cast<double>(c.kdaNumHeads) * d * d * T;
+        } else {
+            flop += 2.0 * static_cast<double>(c.numAttentionHeads) *
+                    static_cast<double>(c.qkHeadDim() + c.vHeadDim) * pairs;
+        }
+    }
+    return flop;
+}
+
+// Dense bf16 tensor-core peak: SMs × clock × 4,096 FLOP per SM per clock (Hopper).
+double tensorPeakFlops() {
+    int device = 0, sms = 0, khz = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, device) != cudaSuccess)
+        return 0;
+    return static_cast<double>(sms) * static_cast<double>(khz) * 1e3 * 4096.0;
 }
 
 double usedGpuBytes() {
@@ -373,10 +409,12 @@ int run(const Options& o) {
     const ModelConfig& c = engine->config();
     const double bandwidth = copyBandwidth();
     const DecodeBytes bytes = decodeBytes(c);
+    const double peak = tensorPeakFlops();
     std::printf(
         "{\"bench\":\"setup\",\"device\":\"%s\",\"copy_bandwidth_GBps\":%.1f,"
-        "\"weights_read_per_token_GB\":%.3f,\"gpu_memory_used_GiB\":%.2f}\n",
-        engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9,
+        "\"weights_read_per_token_GB\":%.3f,\"bf16_tensor_peak_TFLOPs\":%.1f,"
+        "\"gpu_memory_used_GiB\":%.2f}\n",
+        engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9, peak / 1e12,
         usedGpuBytes() / (1ull << 30));
     std::mt19937 random(7);
     std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocabSize - 1));
@@ -396,21 +434,31 @@ int run(const Options& o) {
             return 1;
         PrefillOptions p;
         p.logits = LogitsWanted::Last;
+        engine->backend().timeComponents(true);
+        (void)engine->backend().componentSeconds(true);
         const auto start = std::chrono::steady_clock::now();
         auto result = engine->prefill(*seq, ids, p);
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const auto components = engine->backend().componentSeconds(true);
+        engine->backend().timeComponents(false);
         if (!result.ok()) {
             std::fprintf(stderr, "folio-bench: prefill %lld: %s\n", static_cast<long long>(n),
                          result.error().message.c_str());
             return 1;
         }
+        const double floorSeconds = prefillFlop(c, bytes, n, 0) / peak;
+        std::string split;
+        for (const auto& [name, secs] : components)
+            split += (split.empty() ? "" : ",") + ("\"" + name + "\":") + std::to_string(secs);
         std::printf(
             "{\"bench\":\"prefill\",\"tokens\":%lld,\"seconds\":%.3f,"
-            "\"tokens_per_s\":%.0f,\"gpu_memory_used_GiB\":%.2f}\n",
+            "\"tokens_per_s\":%.0f,\"flop\":%.4g,\"floor_s\":%.3f,\"ratio_to_floor\":%.2f,"
+            "\"component_seconds\":{%s},\"gpu_memory_used_GiB\":%.2f}\n",
             static_cast<long long>(n), seconds, static_cast<double>(n) / seconds,
+            prefillFlop(c, bytes, n, 0), floorSeconds, seconds / floorSeconds, split.c_str(),
             usedGpuBytes() / (1ull << 30));
-        table.push_back({"prefill tok/s", n, static_cast<double>(n) / seconds, 0, 0});
+        table.push_back({"prefill s", n, seconds, 0, floorSeconds});
     }
     for (int64_t context : o.contexts) {
         auto seq = engine->newSequence();
