@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Checksums and hashes for state files and identities.
-// crc32c: CRC-32C (Castagnoli), slicing-by-8, streaming. fnv1a64: a short-string identity hash.
+// crc32c: CRC-32C (Castagnoli), streaming; on the CPU's CRC instructions (x86-64 SSE4.2, three
+// interleaved streams; ARMv8 CRC32 when compiled for it), chosen once at first use, else
+// table-driven slicing-by-8 — the same results either way (checksum_detail.h exposes the
+// portable path for tests). fnv1a64: a short-string identity hash.
 // Pure functions; no allocation after first use.
 #pragma once
 
