@@ -71,8 +71,10 @@ struct Scratch {
     float *x, *normed, *proj, *gates, *attended, *qLatent, *oLatent, *partial, *logits;
     bf16 *narrow, *narrowLo;
     float *routerLogits, *slotWeights;
-    int32_t *slotIds, *tokenIds, *groupRows;
-    float *groupWeights, *gathered, *gateUp, *act, *expertOut;
+    int32_t *slotIds, *tokenIds, *groupRows, *groupCounts, *groupStart, *groupCursor;
+    bf16 *moeActHi, *moeActLo;  // [T * slots][moe inner], in expert order
+    float* moeOut;              // [T * slots][hidden], in slot order
+    float *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
     int64_t partialFloats = 0, narrowCount = 0;
@@ -466,8 +468,12 @@ class CudaBackend final : public Backend {
         a.reserve(s.slotIds, T * slots);
         a.reserve(s.tokenIds, T);
         a.reserve(s.groupRows, T * slots);
-        a.reserve(s.groupWeights, T * slots);
-        a.reserve(s.gathered, T * D);
+        a.reserve(s.groupCounts, c.numExperts + 2);
+        a.reserve(s.groupStart, c.numExperts + 2);
+        a.reserve(s.groupCursor, c.numExperts + 2);
+        a.reserve(s.moeActHi, T * slots * c.moeIntermediateSize);
+        a.reserve(s.moeActLo, T * slots * c.moeIntermediateSize);
+        a.reserve(s.moeOut, T * slots * D);
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
@@ -734,54 +740,48 @@ class CudaBackend final : public Backend {
         FOLIO_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, E, T, D, &one, f.routerF32,
                                      D, x.normed, D, &zero, x.routerLogits, E));
         MoeSelectArgs sel = selectArgs(f, T);
+        sel.sharedSlots = f.sharedInTable ? 1 : 0;  // the shared expert as one more slot
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
-        if (f.hasShared)
-            FOLIO_TRY(prefillMlp(f.shared, T));  // uses narrow(normed) before it is reused
-        std::vector<int32_t> ids(sz(T * K));
-        std::vector<float> weights(sz(T * K));
-        FOLIO_CUDA_TRY(cudaMemcpyAsync(ids.data(), x.slotIds, ids.size() * 4,
-                                       cudaMemcpyDeviceToHost, stream_));
-        FOLIO_CUDA_TRY(cudaMemcpyAsync(weights.data(), x.slotWeights, weights.size() * 4,
-                                       cudaMemcpyDeviceToHost, stream_));
-        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
-        // Group the (token, slot) pairs by expert.
-        std::vector<int32_t> counts(sz(E) + 1, 0);
-        for (int32_t e : ids) {
-            if (e < 0 || e >= E)
-                return makeError(ErrorCode::Backend, "internal: expert id ", e, " out of range");
-            ++counts[sz(e) + 1];
-        }
-        for (int e = 0; e < E; ++e)
-            counts[sz(e) + 1] += counts[sz(e)];
-        std::vector<int32_t> rows(ids.size());
-        std::vector<float> rowWeights(ids.size());
-        std::vector<int32_t> fill(counts.begin(), counts.end() - 1);
-        for (size_t j = 0; j < ids.size(); ++j) {
-            const auto at = sz(fill[sz(ids[j])]++);
-            rows[at] = static_cast<int32_t>(j / sz(K));
-            rowWeights[at] = weights[j];
-        }
-        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupRows, rows.data(), rows.size() * 4,
-                                       cudaMemcpyHostToDevice, stream_));
-        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupWeights, rowWeights.data(), rowWeights.size() * 4,
-                                       cudaMemcpyHostToDevice, stream_));
+        // Every chosen expert's SwiGLU at once, grouped on the GPU (no host round trip).
+        const int slots = K + sel.sharedSlots, groups = E + sel.sharedSlots;
         const int I = static_cast<int>(c.moeIntermediateSize);
-        for (int e = 0; e < E; ++e) {
-            const int n = counts[sz(e) + 1] - counts[sz(e)];
-            if (n == 0)
-                continue;
-            const MlpDevice& m = f.experts[sz(e)];
-            launchGatherRows(x.normed, x.groupRows + counts[sz(e)], n, D, x.gathered, stream_);
-            FOLIO_TRY(narrow(x.gathered, static_cast<int64_t>(n) * D));
-            FOLIO_TRY(gemm(m.gateUp, x.narrow, D, n, x.gateUp, 2 * I, 0.0f));
-            launchSwiglu(x.gateUp, n, I, x.act, stream_);
-            FOLIO_TRY(narrow(x.act, static_cast<int64_t>(n) * I));
-            FOLIO_TRY(gemm(m.down, x.narrow, I, n, x.expertOut, D, 0.0f));
-            launchScatterAddRows(x.x, x.groupRows + counts[sz(e)], x.groupWeights + counts[sz(e)],
-                                 x.expertOut, n, D, stream_);
-            FOLIO_CUDA_TRY(cudaGetLastError());
-        }
+        launchMoeGroupPairs(x.slotIds, T * slots, groups, x.groupCounts, x.groupStart,
+                            x.groupCursor, x.groupRows, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        ExpertGemmArgs up;
+        up.table = f.gateTable;
+        up.groups = groups;
+        up.rows = I;
+        up.cols = D;
+        up.groupStart = x.groupStart;
+        up.order = x.groupRows;
+        up.xHi = x.narrow;  // narrow(normed) from above
+        up.xLo = x.narrowLo;
+        up.xStride = D;
+        up.inputBySlot = true;
+        up.slotsPerRow = slots;
+        up.swiglu = true;
+        up.outHi = x.moeActHi;
+        up.outLo = x.moeActLo;
+        launchExpertGemm(up, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        ExpertGemmArgs down;
+        down.table = f.downTable;
+        down.groups = groups;
+        down.rows = D;
+        down.cols = I;
+        down.groupStart = x.groupStart;
+        down.order = x.groupRows;
+        down.xHi = x.moeActHi;
+        down.xLo = x.moeActLo;
+        down.xStride = I;
+        down.out = x.moeOut;
+        launchExpertGemm(down, stream_);
+        launchMoeCombine(x.x, x.moeOut, x.slotWeights, T, slots, D, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        if (f.hasShared && !f.sharedInTable)
+            FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
         return timer_.mark(Component::OtherGemms, stream_);
     }
 

@@ -133,11 +133,35 @@ void launchMoeSelect(const MoeSelectArgs& args, cudaStream_t stream);
 // x[t][:] += sum_j weights[t][j] * y[t][j][:]
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
                       int hidden, cudaStream_t stream);
-// Gathers rows: out[i] = x[rows[i]]; scatter-add: x[rows[i]] += weight[i] * y[i] (rows unique).
-void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,
-                      cudaStream_t stream);
-void launchScatterAddRows(float* x, const int32_t* rows, const float* weights, const float* y,
-                          int count, int width, cudaStream_t stream);
+
+// ---- MoE for many tokens (moe_grouped.cu) ----
+// Groups the (token, slot) pairs by their expert id on the GPU: groupStart [groups + 1] gets each
+// group's first position in `order` [pairs], which lists pair indices group by group. `counts`
+// and `cursor` are [groups] of scratch.
+void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* counts,
+                         int32_t* groupStart, int32_t* cursor, int32_t* order, cudaStream_t stream);
+// One grouped product per launch, every group (expert) at once, on tensor cores. For group e,
+// position s in [groupStart[e], groupStart[e + 1]) is pair order[s]; its input row is
+// x[order[s] / slotsPerRow] (inputBySlot) or x[s]. With swiglu, table[e] holds [gate; up]
+// ([2 rows, cols]) and outHi/outLo[s][rows] get silu(gate x) * (up x) as two bf16 terms;
+// without, table[e] is [rows, cols] and out[order[s]][rows] gets W x (fp32). rows % 64 == 0,
+// cols % 16 == 0.
+struct ExpertGemmArgs {
+    const bf16* const* table = nullptr;
+    int groups = 0, rows = 0, cols = 0;
+    const int32_t* groupStart = nullptr;
+    const int32_t* order = nullptr;
+    const bf16* xHi = nullptr;
+    const bf16* xLo = nullptr;
+    int64_t xStride = 0;
+    bool inputBySlot = false;
+    int slotsPerRow = 1;
+    bool swiglu = false;
+    bf16* outHi = nullptr;
+    bf16* outLo = nullptr;
+    float* out = nullptr;
+};
+void launchExpertGemm(const ExpertGemmArgs& args, cudaStream_t stream);
 
 // ---- sampling (sample_kernels.cu) ----
 struct SampleParams {

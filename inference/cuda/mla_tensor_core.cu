@@ -7,6 +7,7 @@
 // results (max, sum, unnormalised O per split and head) as the CUDA-core kernel.
 #include "device_math.cuh"
 #include "kernels.h"
+#include "mma.cuh"
 
 namespace folio::inference::cuda {
 namespace {
@@ -22,34 +23,6 @@ constexpr int kOutTiles = kRank / 8 / kWarps;  // 8-column O tiles per warp
 constexpr size_t kSharedBytes = sizeof(bf16) * (2 * kHeads * kPitch + kTile * kPitch) +
                                 sizeof(float) * kHeads * kTile +
                                 sizeof(bf16) * 2 * kHeads * kPPitch + sizeof(float) * 3 * kHeads;
-
-__device__ __forceinline__ uint32_t load2(const bf16* p) {
-    return *reinterpret_cast<const uint32_t*>(p);
-}
-
-__device__ __forceinline__ uint32_t pack2(bf16 low, bf16 high) {
-    __nv_bfloat162 v;
-    v.x = low;
-    v.y = high;
-    return *reinterpret_cast<uint32_t*>(&v);
-}
-
-__device__ __forceinline__ void mma(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-        "{%8,%9}, {%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The A fragment of rows [m0, m0 + 16), columns [k0, k0 + 16) of a row-major bf16 matrix.
-__device__ __forceinline__ void loadA(const bf16* m, int pitch, int m0, int k0, int g, int tg,
-                                      uint32_t a[4]) {
-    a[0] = load2(m + (m0 + g) * pitch + k0 + 2 * tg);
-    a[1] = load2(m + (m0 + g + 8) * pitch + k0 + 2 * tg);
-    a[2] = load2(m + (m0 + g) * pitch + k0 + 8 + 2 * tg);
-    a[3] = load2(m + (m0 + g + 8) * pitch + k0 + 8 + 2 * tg);
-}
 
 __device__ __forceinline__ const bf16* cacheRow(const LatentCache& c, int64_t row) {
     return c.pages[row / c.pageRows] + (row % c.pageRows) * c.width;

@@ -993,39 +993,111 @@ void testMoe(Report& report) {
         report.result("moe_combine", relL2(dx.download(), want), 1e-6);
     }
 
-    // Gather (repeated rows allowed) and scatter-add (unique rows): exact.
+    // Grouped experts for many tokens: pairs grouped by expert on the GPU, then every expert's
+    // SwiGLU (gate and up, then down) in two launches, against a double-precision reference.
+    // Group 5 gets no pair, the last ("shared") group every token: more than one pass of 32.
     {
-        const int sourceRows = 64, count = 10;
-        const auto x = randomFloats(sz(sourceRows) * kHidden, rng, -1, 1);
-        std::vector<int32_t> rows;
-        for (int i = 0; i < count; ++i)
-            rows.push_back(rng.below(sourceRows));
-        rows[3] = rows[1];
-        Device<float> dx(x), dOut(sz(count) * kHidden);
-        Device<int32_t> dRows(rows);
-        cu::launchGatherRows(dx.get(), dRows.get(), count, kHidden, dOut.get(), nullptr);
-        finish("launchGatherRows");
-        std::vector<float> want;
-        for (int32_t row : rows)
-            want.insert(want.end(), x.begin() + static_cast<int64_t>(row) * kHidden,
-                        x.begin() + static_cast<int64_t>(row + 1) * kHidden);
-        report.result("gather_rows (max abs)", maxAbs(dOut.download(), want), 0.0);
-
-        const auto unique = distinctIds(count, sourceRows, rng);
-        const auto w = randomFloats(count, rng, -1, 1);
-        const auto y = randomFloats(sz(count) * kHidden, rng, -1, 1);
-        Device<int32_t> dUnique(unique);
-        Device<float> dw(w), dy(y);
-        cu::launchScatterAddRows(dx.get(), dUnique.get(), dw.get(), dy.get(), count, kHidden,
-                                 nullptr);
-        finish("launchScatterAddRows");
-        std::vector<float> wantX = x;
-        for (int i = 0; i < count; ++i)
-            for (int c = 0; c < kHidden; ++c) {
-                float& v = wantX[sz(unique[i]) * kHidden + c];
-                v = std::fma(w[i], y[sz(i) * kHidden + c], v);
+        const int tokens = 37, routed = 3, slots = routed + 1, groups = 9;
+        const int pairs = tokens * slots;
+        std::vector<int32_t> ids;
+        for (int t = 0; t < tokens; ++t) {
+            std::vector<int32_t> chosen;
+            while (static_cast<int>(chosen.size()) < routed) {
+                const int32_t e = rng.below(groups - 1);
+                if (e != 5 && std::find(chosen.begin(), chosen.end(), e) == chosen.end())
+                    chosen.push_back(e);
             }
-        report.result("scatter_add_rows (max abs)", maxAbs(dx.download(), wantX), 0.0);
+            chosen.push_back(groups - 1);
+            ids.insert(ids.end(), chosen.begin(), chosen.end());
+        }
+        const auto x = randomFloats(sz(tokens) * kHidden, rng, -1, 1);
+        std::vector<uint16_t> xHi(x.size()), xLo(x.size());
+        for (size_t i = 0; i < x.size(); ++i) {
+            xHi[i] = floatToBf16(x[i]);
+            xLo[i] = floatToBf16(x[i] - bf16ToFloat(xHi[i]));
+        }
+        const size_t upSize = sz(2) * kExpertInner * kHidden, downSize = sz(kHidden) * kExpertInner;
+        const auto upW = randomBf16(upSize * groups, rng, 0.03f);
+        const auto downW = randomBf16(downSize * groups, rng, 0.03f);
+        Bf16Buffer dUp(upW), dDown(downW), dxHi(xHi), dxLo(xLo);
+        std::vector<const cu::bf16*> upTable, downTable;
+        for (int e = 0; e < groups; ++e) {
+            upTable.push_back(bf(dUp) + upSize * sz(e));
+            downTable.push_back(bf(dDown) + downSize * sz(e));
+        }
+        Device<const cu::bf16*> dUpTable(upTable), dDownTable(downTable);
+        Device<int32_t> dIds(ids), counts(groups), start(groups + 1), cursor(groups), order(pairs);
+        Bf16Buffer actHi(sz(pairs) * kExpertInner), actLo(sz(pairs) * kExpertInner);
+        Device<float> out(sz(pairs) * kHidden);
+        cu::launchMoeGroupPairs(dIds.get(), pairs, groups, counts.get(), start.get(), cursor.get(),
+                                order.get(), nullptr);
+        finish("launchMoeGroupPairs");
+        cu::ExpertGemmArgs up;
+        up.table = dUpTable.get();
+        up.groups = groups;
+        up.rows = kExpertInner;
+        up.cols = kHidden;
+        up.groupStart = start.get();
+        up.order = order.get();
+        up.xHi = bf(dxHi);
+        up.xLo = bf(dxLo);
+        up.xStride = kHidden;
+        up.inputBySlot = true;
+        up.slotsPerRow = slots;
+        up.swiglu = true;
+        up.outHi = reinterpret_cast<cu::bf16*>(actHi.get());
+        up.outLo = reinterpret_cast<cu::bf16*>(actLo.get());
+        cu::launchExpertGemm(up, nullptr);
+        finish("launchExpertGemm (gate, up)");
+        cu::ExpertGemmArgs down = up;
+        down.table = dDownTable.get();
+        down.rows = kHidden;
+        down.cols = kExpertInner;
+        down.xHi = bf(actHi);
+        down.xLo = bf(actLo);
+        down.xStride = kExpertInner;
+        down.inputBySlot = false;
+        down.swiglu = false;
+        down.out = out.get();
+        cu::launchExpertGemm(down, nullptr);
+        finish("launchExpertGemm (down)");
+
+        const auto starts = start.download();
+        const auto ordered = order.download();
+        int64_t badGroups = 0;
+        for (int e = 0; e < groups; ++e) {
+            const int n = static_cast<int>(std::count(ids.begin(), ids.end(), e));
+            badGroups += starts[sz(e) + 1] - starts[sz(e)] != n;
+            for (int s2 = starts[sz(e)]; s2 < starts[sz(e) + 1]; ++s2)
+                badGroups += ids[sz(ordered[sz(s2)])] != e;
+        }
+        report.equal("moe_group_pairs_misplaced", badGroups, 0);
+
+        const auto upF = widen(upW), downF = widen(downW);
+        std::vector<double> want(sz(pairs) * kHidden);
+        std::vector<double> act(kExpertInner);
+        for (int p = 0; p < pairs; ++p) {
+            const int e = ids[sz(p)];
+            const float* xr = x.data() + sz(p / slots) * kHidden;
+            for (int i = 0; i < kExpertInner; ++i) {
+                const float* gw = upF.data() + upSize * sz(e) + sz(i) * kHidden;
+                const float* uw = gw + sz(kExpertInner) * kHidden;
+                double gsum = 0, usum = 0;
+                for (int k = 0; k < kHidden; ++k) {
+                    gsum += static_cast<double>(gw[k]) * xr[k];
+                    usum += static_cast<double>(uw[k]) * xr[k];
+                }
+                act[sz(i)] = gsum / (1.0 + std::exp(-gsum)) * usum;
+            }
+            for (int n = 0; n < kHidden; ++n) {
+                const float* dw = downF.data() + downSize * sz(e) + sz(n) * kExpertInner;
+                double sum = 0;
+                for (int i = 0; i < kExpertInner; ++i)
+                    sum += static_cast<double>(dw[i]) * act[sz(i)];
+                want[sz(p) * kHidden + n] = sum;
+            }
+        }
+        report.result("moe_grouped_swiglu", relL2(out.download(), want), 5e-5);
     }
 }
 
