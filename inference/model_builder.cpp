@@ -352,4 +352,35 @@ Status writeRandomModel(const std::filesystem::path& folder, const std::string& 
     return writeByteTokenizer(folder, config.vocabSize);
 }
 
+bool hasModelFiles(const std::filesystem::path& folder) {
+    std::error_code ec;
+    for (const char* name :
+         {"config.json", "model.safetensors", "tiktoken.model", "tokenizer_config.json"})
+        if (!std::filesystem::is_regular_file(folder / name, ec))
+            return false;
+    return true;
+}
+
+Result<std::filesystem::path> locateDemoModel(const std::filesystem::path& fallback,
+                                              bool* written) {
+    if (written != nullptr)
+        *written = false;
+    std::error_code ec;
+    const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec && exe.has_parent_path()) {
+        const std::filesystem::path bin = exe.parent_path();
+        for (const auto& candidate :
+             {bin.parent_path() / "share" / "folio" / "demo-model", bin / "demo-model"})
+            if (hasModelFiles(candidate))
+                return candidate;
+    }
+    if (!hasModelFiles(fallback)) {
+        FOLIO_ASSIGN_OR_RETURN(std::string json, presetConfigJson("demo"));
+        FOLIO_TRY(writeRandomModel(fallback, json, kDemoModelSeed));
+        if (written != nullptr)
+            *written = true;
+    }
+    return fallback;
+}
+
 }  // namespace folio::inference

@@ -28,4 +28,20 @@ Status writeRandomModel(const std::filesystem::path& folder, const std::string& 
 // <|im_end|> = first + 2, <|im_middle|> = first + 17, [PAD] last). Needs vocabSize >= 512.
 Status writeByteTokenizer(const std::filesystem::path& folder, int64_t vocabSize);
 
+// The bundled demo model: preset "demo" with this seed, whether the build generates it
+// (folio-engine make-model, installed to share/folio/demo-model) or a tool writes it on first use.
+inline constexpr uint64_t kDemoModelSeed = 1234;
+
+// True when `folder` holds the files of a checkpoint (config.json, model.safetensors,
+// tiktoken.model, tokenizer_config.json).
+bool hasModelFiles(const std::filesystem::path& folder);
+
+// Where the demo model is, first found: EXE/../share/folio/demo-model (an installed Folio),
+// EXE/demo-model (a build tree: the build generates it next to the executables), else
+// `fallback` (a per-user data folder), where it is written when missing (`*written` then set
+// to true). EXE is the folder of the running executable (/proc/self/exe). The first two are only
+// read, never written.
+Result<std::filesystem::path> locateDemoModel(const std::filesystem::path& fallback,
+                                              bool* written = nullptr);
+
 }  // namespace folio::inference

@@ -3,7 +3,8 @@
 //   session new NAME | add ID PATH... | ask ID QUESTION | list | show ID | export ID
 //   session enable|disable SOURCE_ID | move SOURCE_ID POSITION | bench
 // Options: --data DIR (default $FOLIO_DATA_DIR or ~/.local/share/folio), --model DIR (default
-// $FOLIO_MODEL_DIR or DATA/models/demo, generated with random weights when missing).
+// $FOLIO_MODEL_DIR or the demo model: installed, built, or DATA/models/demo, generated with
+// random weights when missing).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -76,15 +77,15 @@ Result<fs::path> modelDir(const Parsed& p, const fs::path& data) {
         return fs::path(it->second);
     if (const char* env = std::getenv("FOLIO_MODEL_DIR"))
         return fs::path(env);
-    const fs::path demo = data / "models" / "demo";
-    if (!fs::exists(demo / "model.safetensors") || !fs::exists(demo / "tiktoken.model")) {
+    // The installed or built demo model, else one written to DATA/models/demo on first use.
+    bool written = false;
+    FOLIO_ASSIGN_OR_RETURN(fs::path demo,
+                           inference::locateDemoModel(data / "models" / "demo", &written));
+    if (written)
         std::fprintf(stderr,
-                     "folio-cli session: no --model given; writing the demo model (random "
+                     "folio-cli session: no --model given; wrote the demo model (random "
                      "weights: answers are not meaningful) to %s\n",
                      demo.c_str());
-        FOLIO_ASSIGN_OR_RETURN(std::string json, inference::presetConfigJson("demo"));
-        FOLIO_TRY(inference::writeRandomModel(demo, json, 1234));
-    }
     return demo;
 }
 

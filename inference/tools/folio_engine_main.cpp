@@ -294,15 +294,11 @@ int demo(const Args& args) {
     int64_t maxTokens = 48;
     if (!parseNumber(args, "max-tokens", maxTokens) || maxTokens < 0)
         return usageError("invalid --max-tokens");
-    const auto folder = tools::dataFolder() / "models" / "demo";
-    if (!std::filesystem::exists(folder / "model.safetensors") ||
-        !std::filesystem::exists(folder / "tiktoken.model")) {
-        auto json = presetConfigJson("demo");
-        if (!json)
-            return fail(json.error());
-        if (auto status = writeRandomModel(folder, *json, 1234); !status)
-            return fail(status.error());
-    }
+    // The installed or built demo model, else one written to the data folder on first use.
+    auto located = locateDemoModel(tools::dataFolder() / "models" / "demo");
+    if (!located)
+        return fail(located.error());
+    const std::filesystem::path folder = *located;
     std::fprintf(stderr, "Folio demo model (random weights: its tokens are not meaningful) in %s\n",
                  folder.string().c_str());
     std::vector<int32_t> prompt;
