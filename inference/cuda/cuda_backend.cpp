@@ -24,6 +24,10 @@ using namespace cuda;
 
 constexpr int kPageRows = 4096;
 constexpr int kDecodeSplits = 132;
+// Prefill MoE: up to this many tokens per forward call, all experts run in two grouped
+// launches that read each weight once (a question); longer chunks run expert by expert on
+// cuBLAS, whose tiles suit the ~T / 32 rows each expert then gets.
+constexpr int kGroupedMoeMaxTokens = 256;
 constexpr int kLogitsRowsPerBatch = 64;
 constexpr int64_t kMaxForwardTokens = 4096;
 
@@ -74,7 +78,7 @@ struct Scratch {
     int32_t *slotIds, *tokenIds, *groupRows, *groupCounts, *groupStart, *groupCursor;
     bf16 *moeActHi, *moeActLo;  // [T * slots][moe inner], in expert order
     float* moeOut;              // [T * slots][hidden], in slot order
-    float *gateUp, *act, *expertOut;
+    float *groupWeights, *gathered, *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
     int64_t partialFloats = 0, narrowCount = 0;
@@ -468,12 +472,15 @@ class CudaBackend final : public Backend {
         a.reserve(s.slotIds, T * slots);
         a.reserve(s.tokenIds, T);
         a.reserve(s.groupRows, T * slots);
+        a.reserve(s.groupWeights, T * slots);
+        a.reserve(s.gathered, T * D);
         a.reserve(s.groupCounts, c.numExperts + 2);
         a.reserve(s.groupStart, c.numExperts + 2);
         a.reserve(s.groupCursor, c.numExperts + 2);
-        a.reserve(s.moeActHi, T * slots * c.moeIntermediateSize);
-        a.reserve(s.moeActLo, T * slots * c.moeIntermediateSize);
-        a.reserve(s.moeOut, T * slots * D);
+        const int64_t groupedT = std::min<int64_t>(T, kGroupedMoeMaxTokens);
+        a.reserve(s.moeActHi, groupedT * slots * c.moeIntermediateSize);
+        a.reserve(s.moeActLo, groupedT * slots * c.moeIntermediateSize);
+        a.reserve(s.moeOut, groupedT * slots * D);
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
@@ -733,18 +740,40 @@ class CudaBackend final : public Backend {
             return prefillMlp(f.dense, T);
         FOLIO_TRY(timer_.mark(Component::Moe, stream_));
 
-        const int E = static_cast<int>(c.numExperts), K = static_cast<int>(c.numExpertsPerToken);
+        const int E = static_cast<int>(c.numExperts);
         // Routing decides which experts run: it gets fp32 inputs and weights, so that prefill
         // chooses the experts decode would.
         const float one = 1.0f, zero = 0.0f;
         FOLIO_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, E, T, D, &one, f.routerF32,
                                      D, x.normed, D, &zero, x.routerLogits, E));
+        // The grouped kernel's blocks own 64 output rows of an expert.
+        const bool grouped =
+            T <= kGroupedMoeMaxTokens && c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
         MoeSelectArgs sel = selectArgs(f, T);
-        sel.sharedSlots = f.sharedInTable ? 1 : 0;  // the shared expert as one more slot
+        sel.sharedSlots = grouped && f.sharedInTable ? 1 : 0;  // the shared expert as a slot
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
+        if (grouped) {
+            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots));
+            if (f.hasShared && !f.sharedInTable)
+                FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
+        } else {
+            if (f.hasShared)
+                FOLIO_TRY(prefillMlp(f.shared, T));  // uses narrow(normed) before it is reused
+            FOLIO_TRY(expertsOneByOne(f, T));
+        }
+        return timer_.mark(Component::OtherGemms, stream_);
+    }
+
+    // Short prompts (a question): every chosen expert's SwiGLU in two grouped launches, pairs
+    // grouped on the GPU, each weight read once.
+    Status groupedExperts(const FfnDevice& f, int T, int sharedSlots) {
+        const ModelConfig& c = config_;
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize), E = static_cast<int>(c.numExperts);
+        const int K = static_cast<int>(c.numExpertsPerToken);
         // Every chosen expert's SwiGLU at once, grouped on the GPU (no host round trip).
-        const int slots = K + sel.sharedSlots, groups = E + sel.sharedSlots;
+        const int slots = K + sharedSlots, groups = E + sharedSlots;
         const int I = static_cast<int>(c.moeIntermediateSize);
         launchMoeGroupPairs(x.slotIds, T * slots, groups, x.groupCounts, x.groupStart,
                             x.groupCursor, x.groupRows, stream_);
@@ -780,9 +809,61 @@ class CudaBackend final : public Backend {
         launchExpertGemm(down, stream_);
         launchMoeCombine(x.x, x.moeOut, x.slotWeights, T, slots, D, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
-        if (f.hasShared && !f.sharedInTable)
-            FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
-        return timer_.mark(Component::OtherGemms, stream_);
+        return {};
+    }
+
+    // Long prompts: the pairs grouped by expert on the host (one round trip per layer), then
+    // one cuBLAS product per chosen expert with many rows each.
+    Status expertsOneByOne(const FfnDevice& f, int T) {
+        const ModelConfig& c = config_;
+        Scratch& x = scratch_;
+        const int D = static_cast<int>(c.hiddenSize), E = static_cast<int>(c.numExperts);
+        const int K = static_cast<int>(c.numExpertsPerToken);
+        std::vector<int32_t> ids(sz(T * K));
+        std::vector<float> weights(sz(T * K));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(ids.data(), x.slotIds, ids.size() * 4,
+                                       cudaMemcpyDeviceToHost, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(weights.data(), x.slotWeights, weights.size() * 4,
+                                       cudaMemcpyDeviceToHost, stream_));
+        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
+        // Group the (token, slot) pairs by expert.
+        std::vector<int32_t> counts(sz(E) + 1, 0);
+        for (int32_t e : ids) {
+            if (e < 0 || e >= E)
+                return makeError(ErrorCode::Backend, "internal: expert id ", e, " out of range");
+            ++counts[sz(e) + 1];
+        }
+        for (int e = 0; e < E; ++e)
+            counts[sz(e) + 1] += counts[sz(e)];
+        std::vector<int32_t> rows(ids.size());
+        std::vector<float> rowWeights(ids.size());
+        std::vector<int32_t> fill(counts.begin(), counts.end() - 1);
+        for (size_t j = 0; j < ids.size(); ++j) {
+            const auto at = sz(fill[sz(ids[j])]++);
+            rows[at] = static_cast<int32_t>(j / sz(K));
+            rowWeights[at] = weights[j];
+        }
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupRows, rows.data(), rows.size() * 4,
+                                       cudaMemcpyHostToDevice, stream_));
+        FOLIO_CUDA_TRY(cudaMemcpyAsync(x.groupWeights, rowWeights.data(), rowWeights.size() * 4,
+                                       cudaMemcpyHostToDevice, stream_));
+        const int I = static_cast<int>(c.moeIntermediateSize);
+        for (int e = 0; e < E; ++e) {
+            const int n = counts[sz(e) + 1] - counts[sz(e)];
+            if (n == 0)
+                continue;
+            const MlpDevice& m = f.experts[sz(e)];
+            launchGatherRows(x.normed, x.groupRows + counts[sz(e)], n, D, x.gathered, stream_);
+            FOLIO_TRY(narrow(x.gathered, static_cast<int64_t>(n) * D));
+            FOLIO_TRY(gemm(m.gateUp, x.narrow, D, n, x.gateUp, 2 * I, 0.0f));
+            launchSwiglu(x.gateUp, n, I, x.act, stream_);
+            FOLIO_TRY(narrow(x.act, static_cast<int64_t>(n) * I));
+            FOLIO_TRY(gemm(m.down, x.narrow, I, n, x.expertOut, D, 0.0f));
+            launchScatterAddRows(x.x, x.groupRows + counts[sz(e)], x.groupWeights + counts[sz(e)],
+                                 x.expertOut, n, D, stream_);
+            FOLIO_CUDA_TRY(cudaGetLastError());
+        }
+        return {};
     }
 
     MoeSelectArgs selectArgs(const FfnDevice& f, int T) const {

@@ -134,6 +134,12 @@ void launchMoeSelect(const MoeSelectArgs& args, cudaStream_t stream);
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
                       int hidden, cudaStream_t stream);
 
+// Gathers rows: out[i] = x[rows[i]]; scatter-add: x[rows[i]] += weight[i] * y[i] (rows unique).
+void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,
+                      cudaStream_t stream);
+void launchScatterAddRows(float* x, const int32_t* rows, const float* weights, const float* y,
+                          int count, int width, cudaStream_t stream);
+
 // ---- MoE for many tokens (moe_grouped.cu) ----
 // Groups the (token, slot) pairs by their expert id on the GPU: groupStart [groups + 1] gets each
 // group's first position in `order` [pairs], which lists pair indices group by group. `counts`

@@ -158,6 +158,22 @@ __global__ void combineKernel(float* x, const float* y, const float* weights, in
     x[static_cast<int64_t>(t) * hidden + i] += acc;
 }
 
+__global__ void gatherKernel(const float* x, const int32_t* rows, int width, float* out) {
+    const float* src = x + static_cast<int64_t>(rows[blockIdx.x]) * width;
+    float* dst = out + static_cast<int64_t>(blockIdx.x) * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        dst[i] = src[i];
+}
+
+__global__ void scatterAddKernel(float* x, const int32_t* rows, const float* weights,
+                                 const float* y, int width) {
+    float* dst = x + static_cast<int64_t>(rows[blockIdx.x]) * width;
+    const float* src = y + static_cast<int64_t>(blockIdx.x) * width;
+    const float w = weights[blockIdx.x];
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        dst[i] = fmaf(w, src[i], dst[i]);
+}
+
 }  // namespace
 
 void launchMoeSelect(const MoeSelectArgs& a, cudaStream_t stream) {
@@ -168,6 +184,18 @@ void launchMoeCombine(float* x, const float* y, const float* weights, int tokens
                       int hidden, cudaStream_t stream) {
     combineKernel<<<dim3((hidden + 255) / 256, tokens), 256, 0, stream>>>(x, y, weights, slots,
                                                                           hidden);
+}
+
+void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,
+                      cudaStream_t stream) {
+    if (count > 0)
+        gatherKernel<<<count, 256, 0, stream>>>(x, rows, width, out);
+}
+
+void launchScatterAddRows(float* x, const int32_t* rows, const float* weights, const float* y,
+                          int count, int width, cudaStream_t stream) {
+    if (count > 0)
+        scatterAddKernel<<<count, 256, 0, stream>>>(x, rows, weights, y, width);
 }
 
 }  // namespace folio::inference::cuda

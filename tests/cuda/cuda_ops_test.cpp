@@ -993,6 +993,41 @@ void testMoe(Report& report) {
         report.result("moe_combine", relL2(dx.download(), want), 1e-6);
     }
 
+    // Gather (repeated rows allowed) and scatter-add (unique rows): exact.
+    {
+        const int sourceRows = 64, count = 10;
+        const auto x = randomFloats(sz(sourceRows) * kHidden, rng, -1, 1);
+        std::vector<int32_t> rows;
+        for (int i = 0; i < count; ++i)
+            rows.push_back(rng.below(sourceRows));
+        rows[3] = rows[1];
+        Device<float> dx(x), dOut(sz(count) * kHidden);
+        Device<int32_t> dRows(rows);
+        cu::launchGatherRows(dx.get(), dRows.get(), count, kHidden, dOut.get(), nullptr);
+        finish("launchGatherRows");
+        std::vector<float> want;
+        for (int32_t row : rows)
+            want.insert(want.end(), x.begin() + static_cast<int64_t>(row) * kHidden,
+                        x.begin() + static_cast<int64_t>(row + 1) * kHidden);
+        report.result("gather_rows (max abs)", maxAbs(dOut.download(), want), 0.0);
+
+        const auto unique = distinctIds(count, sourceRows, rng);
+        const auto w = randomFloats(count, rng, -1, 1);
+        const auto y = randomFloats(sz(count) * kHidden, rng, -1, 1);
+        Device<int32_t> dUnique(unique);
+        Device<float> dw(w), dy(y);
+        cu::launchScatterAddRows(dx.get(), dUnique.get(), dw.get(), dy.get(), count, kHidden,
+                                 nullptr);
+        finish("launchScatterAddRows");
+        std::vector<float> wantX = x;
+        for (int i = 0; i < count; ++i)
+            for (int c = 0; c < kHidden; ++c) {
+                float& v = wantX[sz(unique[i]) * kHidden + c];
+                v = std::fma(w[i], y[sz(i) * kHidden + c], v);
+            }
+        report.result("scatter_add_rows (max abs)", maxAbs(dx.download(), wantX), 0.0);
+    }
+
     // Grouped experts for many tokens: pairs grouped by expert on the GPU, then every expert's
     // SwiGLU (gate and up, then down) in two launches, against a double-precision reference.
     // Group 5 gets no pair, the last ("shared") group every token: more than one pass of 32.
