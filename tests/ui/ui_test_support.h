@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+// Shared by the GUI suites: the tiny generated model (one per suite, so suites can run in
+// parallel), a fresh data folder, launch options that keep the CPU engine fast, settings kept
+// apart from the user's, screenshots, and clicking a link in a text browser.
+// Owns: nothing. Promises: everything a suite writes is under FOLIO_TEST_OUTPUT_DIR/<suite>;
+// screenshots go to FOLIO_SCREENSHOT_DIR. Never sleeps to synchronise.
+#pragma once
+
+#include <QCoreApplication>
+#include <QDir>
+#include <QStandardPaths>
+#include <QTest>
+#include <QTextBlock>
+#include <QTextBrowser>
+#include <QWidget>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "inference/model_builder.h"
+#include "ui/launch_options.h"
+
+namespace folio::ui::testing {
+
+inline constexpr int kTimeoutMs = 120'000;  // generous: CI has two slow cores
+
+inline std::filesystem::path suiteRoot(const char* suite) {
+    return std::filesystem::path(FOLIO_TEST_OUTPUT_DIR) / suite;
+}
+
+// QSettings and standard paths of the tests, apart from the user's.
+inline void isolateSettings(const char* suite) {
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("folio-tests"));
+    QCoreApplication::setApplicationName(QString::fromLatin1(suite));
+}
+
+inline Status ensureTinyModel(const std::filesystem::path& dir) {
+    if (std::filesystem::exists(dir / "tiktoken.model") &&
+        std::filesystem::exists(dir / "model.safetensors"))
+        return {};
+    FOLIO_ASSIGN_OR_RETURN(std::string json, inference::presetConfigJson("tiny"));
+    return inference::writeRandomModel(dir, json, 1234);
+}
+
+inline std::filesystem::path freshDir(const std::filesystem::path& dir) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+inline LaunchOptions tinyOptions(const std::filesystem::path& data,
+                                 const std::filesystem::path& model) {
+    LaunchOptions o;
+    o.dataDir = QString::fromStdString(data.string());
+    o.modelDir = QString::fromStdString(model.string());
+    o.engine.threads = 2;
+    o.engine.kdaAlgorithm = inference::KdaAlgorithm::Recurrent;
+    o.engine.prefillChunkTokens = 128;
+    o.generation.maxTokens = 40;
+    return o;
+}
+
+// Deterministic English-like text of about `words` words, in lines of twelve.
+inline std::string proseText(int seed, int words) {
+    static const char* vocabulary[] = {"the",    "party",  "shall",    "terminate", "agreement",
+                                       "notice", "days",   "supplier", "goods",     "price",
+                                       "within", "period", "court",    "witness",   "paper"};
+    std::string text;
+    uint32_t x = static_cast<uint32_t>(seed) * 2654435761u + 1;
+    for (int i = 0; i < words; ++i) {
+        x = x * 1664525u + 1013904223u;
+        text += vocabulary[(x >> 16) % 15];
+        text += (i % 12 == 11) ? ".\n" : " ";
+    }
+    return text;
+}
+
+inline QString writeTextFile(const std::filesystem::path& path, const std::string& text) {
+    std::filesystem::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << text;
+    return QString::fromStdString(path.string());
+}
+
+// Saves what the window shows as FOLIO_SCREENSHOT_DIR/<name>.png; false when it could not.
+inline bool saveScreenshot(QWidget* window, const QString& name) {
+    QDir().mkpath(QStringLiteral(FOLIO_SCREENSHOT_DIR));
+    const QString path = QDir(QStringLiteral(FOLIO_SCREENSHOT_DIR)).filePath(name + ".png");
+    return window->grab().save(path);
+}
+
+// Clicks, with the mouse, the first link in `browser` whose target starts with `hrefPrefix`.
+inline bool clickLink(QTextBrowser* browser, const QString& hrefPrefix) {
+    for (QTextBlock block = browser->document()->begin(); block.isValid(); block = block.next()) {
+        for (auto it = block.begin(); !it.atEnd(); ++it) {
+            const QTextFragment f = it.fragment();
+            if (!f.charFormat().isAnchor() || !f.charFormat().anchorHref().startsWith(hrefPrefix))
+                continue;
+            QTextCursor cursor(browser->document());
+            cursor.setPosition(f.position() + f.length() / 2);
+            browser->setTextCursor(cursor);
+            browser->ensureCursorVisible();
+            const QPoint at = browser->cursorRect(cursor).center();
+            QTest::mouseMove(browser->viewport(), at);
+            QTest::mouseClick(browser->viewport(), Qt::LeftButton, Qt::NoModifier, at);
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace folio::ui::testing
