@@ -2,12 +2,21 @@
 #include "snapshot_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <system_error>
+#include <thread>
 
 #include "inference/checksum.h"
 
@@ -19,6 +28,11 @@ constexpr uint64_t kAlign = 4096;
 constexpr uint32_t kMaxHeaderBytes = 1u << 20;
 constexpr uint32_t kMaxTensors = 4096;
 constexpr size_t kIoChunk = size_t{16} << 20;
+// Restoring: reads of kReadChunk bytes; at most kMaxInFlight bytes read but not yet verified;
+// the kernel is asked to fetch kReadAhead bytes beyond the read in progress.
+constexpr uint64_t kReadChunk = uint64_t{8} << 20;
+constexpr uint64_t kMaxInFlight = uint64_t{64} << 20;
+constexpr uint64_t kReadAhead = uint64_t{32} << 20;
 
 uint64_t alignUp(uint64_t v) {
     return (v + kAlign - 1) / kAlign * kAlign;
@@ -135,20 +149,257 @@ Status readAll(int fd, uint64_t offset, std::byte* out, uint64_t size, const std
     return {};
 }
 
-// Reads `size` bytes at `offset` into `out` and checks their CRC-32C.
-Status readChecked(int fd, uint64_t offset, std::byte* out, uint64_t size, uint32_t crc,
-                   const std::string& what) {
-    // Chunk by chunk, so each chunk is checksummed while it is still in the cache.
-    uint32_t running = 0;
-    for (uint64_t done = 0; done < size;) {
-        const uint64_t n = std::min<uint64_t>(size - done, kIoChunk);
-        FOLIO_TRY(readAll(fd, offset + done, out + done, n, what));
-        running = inference::crc32c(running, {out + done, static_cast<size_t>(n)});
-        done += n;
+// One section of a snapshot file to read into its place in the restored state and verify.
+struct ReadJob {
+    int fd = -1;
+    uint64_t offset = 0;
+    std::byte* dest = nullptr;  // where the bytes go; for tensor >= 0 set once it has memory
+    int tensor = -1;            // the restored tensor the bytes go to, `into` bytes from its start
+    uint64_t into = 0;
+    uint64_t size = 0;
+    uint32_t crc = 0;
+    std::string what;  // names the file and the section, for errors
+    int link = 0;
+};
+
+// Gives the restored tensors their memory on a helper thread, in the order the reads need it,
+// so that zero-filling it (std::vector value-initialises) overlaps reading the files instead of
+// preceding it. Asks for transparent huge pages: fewer page faults while filling and reading.
+// The destructor stops and joins the thread; where no thread can be started, the constructor
+// allocates everything itself.
+class StateAllocator {
+  public:
+    StateAllocator(std::vector<inference::StateTensor>& tensors, std::vector<size_t> elements,
+                   std::vector<size_t> order)
+        : tensors_(tensors),
+          elements_(std::move(elements)),
+          order_(std::move(order)),
+          ready_(tensors.size(), false) {
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (const std::system_error&) {
+            run();
+        }
     }
-    if (running != crc)
-        return makeError(ErrorCode::Format, what, ": checksum mismatch (the file is damaged)");
-    return {};
+    StateAllocator(const StateAllocator&) = delete;
+    StateAllocator& operator=(const StateAllocator&) = delete;
+    ~StateAllocator() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        if (thread_.joinable())
+            thread_.join();
+    }
+
+    // Waits until tensors[index] has its memory; false when it could not be allocated.
+    bool wait(size_t index) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return ready_[index] || failed_; });
+        return ready_[index];
+    }
+
+  private:
+    void run() {
+        for (size_t index : order_) {
+            {
+                std::lock_guard lock(mutex_);
+                if (stop_)
+                    return;
+            }
+            bool ok = true;
+            try {
+                allocate(tensors_[index].data, elements_[index]);
+            } catch (const std::bad_alloc&) {
+                ok = false;
+            } catch (const std::length_error&) {
+                ok = false;
+            }
+            std::lock_guard lock(mutex_);
+            if (ok)
+                ready_[index] = true;
+            else
+                failed_ = true;
+            changed_.notify_all();
+            if (!ok)
+                return;
+        }
+    }
+
+    static void allocate(std::vector<float>& v, size_t elements) {
+        v.reserve(elements);
+        constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+        const auto begin = (reinterpret_cast<uintptr_t>(v.data()) + kHuge - 1) & ~(kHuge - 1);
+        const auto end = reinterpret_cast<uintptr_t>(v.data() + elements) & ~(kHuge - 1);
+        if (end > begin)
+            ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+        v.resize(elements);
+    }
+
+    std::vector<inference::StateTensor>& tensors_;
+    const std::vector<size_t> elements_;
+    const std::vector<size_t> order_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::vector<bool> ready_;
+    bool failed_ = false;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+struct JobFailure {
+    size_t job = 0;
+    Error error;
+};
+
+// Runs `jobs` in order with the reads and the checksums overlapped: this thread issues large
+// preads (with readahead hints for what follows) straight into the destinations, one worker
+// thread checksums each chunk once it has arrived. Returns the failure of the earliest job that
+// failed (a read error or a checksum mismatch), as reading and checking them one after another
+// would. The worker is always joined before returning.
+std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
+                                      std::vector<inference::StateTensor>& tensors,
+                                      StateAllocator& allocator) {
+    struct Chunk {
+        size_t job;
+        const std::byte* data;
+        uint64_t size;
+        bool last;  // the job's final chunk: its checksum is complete
+    };
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::deque<Chunk> queue;
+    uint64_t inFlight = 0;
+    bool closing = false;
+    std::optional<JobFailure> checkFailure;  // set under the mutex
+
+    // Checks the queued chunks in order; with `wait`, waits for more until the queue closes.
+    // Returns at a checksum mismatch (recorded in checkFailure).
+    uint32_t running = 0;
+    auto check = [&](bool wait) {
+        for (;;) {
+            Chunk chunk{};
+            {
+                std::unique_lock lock(mutex);
+                if (wait)
+                    changed.wait(lock, [&] { return !queue.empty() || closing; });
+                if (queue.empty())
+                    return;
+                chunk = queue.front();
+                queue.pop_front();
+            }
+            running = inference::crc32c(running, {chunk.data, static_cast<size_t>(chunk.size)});
+            std::lock_guard lock(mutex);
+            inFlight -= chunk.size;
+            if (chunk.last) {
+                const ReadJob& job = jobs[chunk.job];
+                if (running != job.crc) {
+                    checkFailure = JobFailure{
+                        chunk.job, makeError(ErrorCode::Format, job.what,
+                                             ": checksum mismatch (the file is damaged)")};
+                    changed.notify_all();
+                    return;
+                }
+                running = 0;
+            }
+            changed.notify_all();
+        }
+    };
+    // The worker; where no thread can be started, this thread checks each chunk after reading it.
+    std::thread worker;
+    try {
+        worker = std::thread(check, true);
+    } catch (const std::system_error&) {
+    }
+    // Closes the queue and joins the worker on every way out of the reading below.
+    struct Joiner {
+        std::thread& thread;
+        std::mutex& mutex;
+        std::condition_variable& changed;
+        bool& closing;
+        ~Joiner() {
+            {
+                std::lock_guard lock(mutex);
+                closing = true;
+            }
+            changed.notify_all();
+            if (thread.joinable())
+                thread.join();
+        }
+    };
+
+    std::optional<JobFailure> readFailure;
+    {
+        Joiner joiner{worker, mutex, changed, closing};
+        // Readahead: the kernel is asked (WILLNEED) for the bytes up to `upTo`, counted over
+        // the jobs in order, so that the disk stays busy while a chunk is being copied.
+        uint64_t advised = 0, started = 0;
+        size_t adviseJob = 0;
+        uint64_t adviseAt = 0;  // within jobs[adviseJob]
+        auto adviseUpTo = [&](uint64_t upTo) {
+            while (adviseJob < jobs.size() && advised < upTo) {
+                const ReadJob& a = jobs[adviseJob];
+                const uint64_t n = std::min(a.size - adviseAt, upTo - advised);
+                if (n > 0)
+                    ::posix_fadvise(a.fd, static_cast<off_t>(a.offset + adviseAt),
+                                    static_cast<off_t>(n), POSIX_FADV_WILLNEED);
+                advised += n;
+                adviseAt += n;
+                if (adviseAt == a.size) {
+                    ++adviseJob;
+                    adviseAt = 0;
+                }
+            }
+        };
+        for (size_t j = 0; j < jobs.size() && !readFailure; ++j) {
+            ReadJob& job = jobs[j];
+            if (job.tensor >= 0) {
+                const auto t = static_cast<size_t>(job.tensor);
+                if (!allocator.wait(t)) {
+                    readFailure = JobFailure{
+                        j, makeError(ErrorCode::OutOfMemory, "no memory for the restored state (",
+                                     tensors[t].name, ": ", tensors[t].data.capacity() * 4,
+                                     " bytes)")};
+                    break;
+                }
+                job.dest = reinterpret_cast<std::byte*>(tensors[t].data.data()) + job.into;
+            }
+            uint64_t done = 0;
+            do {
+                const uint64_t n = std::min(job.size - done, kReadChunk);
+                {
+                    std::unique_lock lock(mutex);
+                    changed.wait(lock, [&] {
+                        return inFlight + n <= kMaxInFlight || checkFailure.has_value();
+                    });
+                    if (checkFailure)
+                        break;
+                }
+                started += n;
+                adviseUpTo(started + kReadAhead);
+                if (auto s = readAll(job.fd, job.offset + done, job.dest + done, n, job.what); !s) {
+                    readFailure = JobFailure{j, s.error()};
+                    break;
+                }
+                done += n;
+                {
+                    std::lock_guard lock(mutex);
+                    queue.push_back({j, job.dest + done - n, n, done == job.size});
+                    inFlight += n;
+                }
+                changed.notify_all();
+                if (!worker.joinable())
+                    check(false);
+            } while (done < job.size);
+            std::lock_guard lock(mutex);
+            if (checkFailure)
+                break;
+        }
+    }  // joined: the worker has checked every chunk queued before it stopped
+    // A checksum failure belongs to a job wholly read, hence one before any failed read.
+    if (checkFailure && (!readFailure || checkFailure->job < readFailure->job))
+        return checkFailure;
+    return readFailure;
 }
 
 Status fsyncDirectory(const std::filesystem::path& dir) {
@@ -395,6 +646,7 @@ Result<RestoredState> readSnapshotChain(std::span<const std::filesystem::path> f
     const SnapshotHeader& last = headers.back();
     RestoredState state;
     state.tokens.resize(static_cast<size_t>(last.tokenEnd));
+    std::vector<size_t> elementCounts;
     for (const SnapshotTensorEntry& t : last.tensors) {
         inference::StateTensor out;
         out.name = t.name;
@@ -409,22 +661,24 @@ Result<RestoredState> readSnapshotChain(std::span<const std::filesystem::path> f
         uint64_t elements = 1;
         for (int64_t d : out.shape)
             elements *= static_cast<uint64_t>(d);
-        out.data.resize(static_cast<size_t>(elements));
+        elementCounts.push_back(static_cast<size_t>(elements));  // allocated below
         state.tensors.push_back(std::move(out));
     }
 
-    for (size_t i = 0; i < headers.size(); ++i) {
+    // What to read, in file order; a link found inconsistent ends the plan, and its error is
+    // reported only if everything planned before it reads and verifies, as when reading
+    // link by link.
+    std::vector<ReadJob> jobs;
+    std::optional<std::pair<int, Error>> planFailure;
+    for (size_t i = 0; i < headers.size() && !planFailure; ++i) {
         const int link = static_cast<int>(i);
         const SnapshotHeader& h = headers[i];
         const std::string name = files[i].string();
         const int fd = fds[i]->get();
         const uint64_t rows = static_cast<uint64_t>(h.tokenEnd - h.tokenBegin);
-        if (auto s = readChecked(fd, h.tokensOffset,
-                                 reinterpret_cast<std::byte*>(state.tokens.data() + h.tokenBegin),
-                                 rows * 4, h.tokensCrc, name + " (token ids)");
-            !s)
-            return blame(link, s.error());
-        state.bytesRead += rows * 4;
+        jobs.push_back({fd, h.tokensOffset,
+                        reinterpret_cast<std::byte*>(state.tokens.data() + h.tokenBegin), -1, 0,
+                        rows * 4, h.tokensCrc, name + " (token ids)", link});
         const bool isLast = i + 1 == headers.size();
         size_t mlaSeen = 0;
         for (const SnapshotTensorEntry& t : h.tensors) {
@@ -432,32 +686,61 @@ Result<RestoredState> readSnapshotChain(std::span<const std::filesystem::path> f
                 continue;  // an ancestor's KDA state is superseded by the last link's
             auto target = std::find_if(state.tensors.begin(), state.tensors.end(),
                                        [&](const auto& s) { return s.name == t.name; });
-            if (target == state.tensors.end())
-                return blame(link, makeError(ErrorCode::Format, name, ": tensor ", t.name,
-                                             " is not in the chain's last snapshot"));
-            std::byte* dest = reinterpret_cast<std::byte*>(target->data.data());
+            if (target == state.tensors.end()) {
+                planFailure.emplace(link, makeError(ErrorCode::Format, name, ": tensor ", t.name,
+                                                    " is not in the chain's last snapshot"));
+                break;
+            }
+            uint64_t into = 0;  // bytes into the target tensor
             if (isMla(t.name)) {
                 ++mlaSeen;
                 if (t.shape.size() != 2 || t.shape[1] != target->shape[1] ||
-                    t.shape[0] != static_cast<int64_t>(rows))
-                    return blame(link,
-                                 makeError(ErrorCode::Format, name, ": tensor ", t.name, " has ",
-                                           t.shape[0], " rows for a range of ", rows, " tokens"));
-                dest += static_cast<uint64_t>(h.tokenBegin) * static_cast<uint64_t>(t.shape[1]) * 4;
+                    t.shape[0] != static_cast<int64_t>(rows)) {
+                    planFailure.emplace(
+                        link, makeError(ErrorCode::Format, name, ": tensor ", t.name, " has ",
+                                        t.shape[0], " rows for a range of ", rows, " tokens"));
+                    break;
+                }
+                into = static_cast<uint64_t>(h.tokenBegin) * static_cast<uint64_t>(t.shape[1]) * 4;
             }
-            if (auto s = readChecked(fd, t.offset, dest, t.bytes, t.crc,
-                                     cat(name, " (tensor ", t.name, ")"));
-                !s)
-                return blame(link, s.error());
-            state.bytesRead += t.bytes;
+            jobs.push_back({fd, t.offset, nullptr, static_cast<int>(target - state.tensors.begin()),
+                            into, t.bytes, t.crc, cat(name, " (tensor ", t.name, ")"), link});
         }
+        if (planFailure)
+            break;
         const size_t mlaExpected =
             static_cast<size_t>(std::count_if(state.tensors.begin(), state.tensors.end(),
                                               [](const auto& s) { return isMla(s.name); }));
         if (mlaSeen != mlaExpected)
-            return blame(link, makeError(ErrorCode::Format, name, " has ", mlaSeen,
-                                         " MLA caches, the chain ", mlaExpected));
+            planFailure.emplace(link, makeError(ErrorCode::Format, name, " has ", mlaSeen,
+                                                " MLA caches, the chain ", mlaExpected));
     }
+
+    // The tensors' memory, in the order of first use (every tensor is in the last link).
+    std::vector<size_t> order;
+    std::vector<bool> ordered(state.tensors.size(), false);
+    for (const ReadJob& job : jobs)
+        if (job.tensor >= 0 && !ordered[static_cast<size_t>(job.tensor)]) {
+            ordered[static_cast<size_t>(job.tensor)] = true;
+            order.push_back(static_cast<size_t>(job.tensor));
+        }
+    for (size_t i = 0; i < state.tensors.size(); ++i)
+        if (!ordered[i])
+            order.push_back(i);
+    StateAllocator allocator(state.tensors, std::move(elementCounts), std::move(order));
+    if (auto failure = runReadJobs(jobs, state.tensors, allocator)) {
+        // Running out of memory is no fault of the files.
+        const bool memory = failure->error.code == ErrorCode::OutOfMemory;
+        return blame(memory ? -1 : jobs[failure->job].link, std::move(failure->error));
+    }
+    if (planFailure)
+        return blame(planFailure->first, std::move(planFailure->second));
+    for (size_t i = 0; i < state.tensors.size(); ++i)
+        if (!allocator.wait(i))
+            return blame(-1, makeError(ErrorCode::OutOfMemory, "no memory for the restored state (",
+                                       state.tensors[i].name, ")"));
+    for (const ReadJob& job : jobs)
+        state.bytesRead += job.size;
     return state;
 }
 

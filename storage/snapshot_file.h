@@ -87,7 +87,12 @@ struct RestoredState {
 
 // Reads a chain (root first): tokens and MLA rows from every link, the KDA and convolution
 // state from the last. On failure `badLink` (when given) is set to the index of the link at
-// fault, or -1 when the chain as a whole is inconsistent.
+// fault, or -1 when the chain as a whole is inconsistent or memory ran out (OutOfMemory).
+// Pipelined: this thread issues large reads (8 MiB, with readahead hints) straight into the
+// state's memory while one worker thread verifies the checksums of what has arrived (at most
+// 64 MiB read ahead of it) and another allocates the state's tensors in the order the reads
+// need them; both are joined before returning. Errors are those of reading link by link: the
+// first failing section in file order, named by file and tensor.
 Result<RestoredState> readSnapshotChain(std::span<const std::filesystem::path> files,
                                         const SnapshotIdentity& expected, int* badLink = nullptr);
 

@@ -208,6 +208,8 @@ Result<RestoredState> SnapshotStore::restore(const std::string& prefixKey,
         files.push_back(dir_ / r.file);
     int bad = -1;
     auto state = readSnapshotChain(files, identity, &bad);
+    if (!state && state.error().code == ErrorCode::OutOfMemory)
+        return state.error();  // no fault of the files: keep them
     if (!state) {
         const std::string culprit =
             bad >= 0 ? links[static_cast<size_t>(bad)].prefixKey : prefixKey;

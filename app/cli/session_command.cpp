@@ -5,9 +5,6 @@
 // Options: --data DIR (default $FOLIO_DATA_DIR or ~/.local/share/folio), --model DIR (default
 // $FOLIO_MODEL_DIR or the demo model: installed, built, or DATA/models/demo, generated with
 // random weights when missing).
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <QDir>
 #include <QStandardPaths>
 #include <QStringList>
@@ -20,6 +17,7 @@
 #include "cli_commands.h"
 #include "inference/model_builder.h"
 #include "session/session_service.h"
+#include "storage/read_speed.h"
 
 namespace folio::cli {
 namespace {
@@ -130,35 +128,6 @@ RunControl consoleControl() {
     return c;
 }
 
-// Reads `files` sequentially in 16 MiB blocks after dropping them from the page cache.
-double sequentialReadSeconds(const std::vector<fs::path>& files, uint64_t& bytes) {
-    std::vector<char> buffer(size_t{16} << 20);
-    bytes = 0;
-    const auto t0 = std::chrono::steady_clock::now();
-    for (const auto& f : files) {
-        const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        ssize_t n = 0;
-        while ((n = ::read(fd, buffer.data(), buffer.size())) > 0)
-            bytes += static_cast<uint64_t>(n);
-        ::close(fd);
-    }
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void dropFromCache(const std::vector<fs::path>& files) {
-    for (const auto& f : files) {
-        const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ::fdatasync(fd);
-        ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-        ::close(fd);
-    }
-}
-
 // Restore throughput: a synthetic chain of K links holding N tokens in the model's state shapes
 // is written, dropped from the page cache, read back sequentially (the disk's speed) and then
 // restored into the engine (checksums verified); both are reported with their ratio.
@@ -224,10 +193,13 @@ int bench(SessionService& service, const Parsed& p) {
         keys.push_back(c.prefixKey);
         parent = c.prefixKey;
     }
-    dropFromCache(files);
-    uint64_t diskBytes = 0;
-    const double diskSeconds = sequentialReadSeconds(files, diskBytes);
-    dropFromCache(files);
+    if (auto dropped = storage::dropFromPageCache(files); !dropped)
+        return fail(dropped.error());
+    auto disk = storage::timeSequentialRead(files);
+    if (!disk)
+        return fail(disk.error());
+    if (auto dropped = storage::dropFromPageCache(files); !dropped)
+        return fail(dropped.error());
     const auto t0 = std::chrono::steady_clock::now();
     auto restored = store.restore(parent, service.identity());
     if (!restored)
@@ -240,7 +212,7 @@ int bench(SessionService& service, const Parsed& p) {
         return fail(imported.error());
     const double totalSeconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double disk = static_cast<double>(diskBytes) / diskSeconds / 1e6;
+    const double diskMBps = disk->megabytesPerSecond();
     const double read = static_cast<double>(restoredBytes) / readSeconds / 1e6;
     const double whole = static_cast<double>(restoredBytes) / totalSeconds / 1e6;
     std::printf(
@@ -248,8 +220,8 @@ int bench(SessionService& service, const Parsed& p) {
         "\"restore_read_verify_MBps\":%.0f,\"restore_into_engine_MBps\":%.0f,"
         "\"ratio_read_verify\":%.2f,\"ratio_into_engine\":%.2f,\"backend\":\"%s\"}\n",
         static_cast<long long>(tokens), static_cast<long long>(links),
-        static_cast<unsigned long long>(diskBytes), disk, read, whole, read / disk, whole / disk,
-        engine.backendName().c_str());
+        static_cast<unsigned long long>(disk->bytes), diskMBps, read, whole, read / diskMBps,
+        whole / diskMBps, engine.backendName().c_str());
     (void)store.drop(keys.front());
     return 0;
 }

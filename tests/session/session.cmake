@@ -12,3 +12,11 @@ folio_add_test(session_faults SOURCES session/test_session_faults.cpp
 target_compile_definitions(test_session_faults PRIVATE
     FOLIO_SESSION_HELPER="$<TARGET_FILE:session_fault_helper>")
 add_dependencies(test_session_faults session_fault_helper)
+
+# folio-snapshot-bench (Qt-free) on the tiny model, CPU backend, small sizes.
+add_test(NAME snapshot_bench
+         COMMAND ${CMAKE_COMMAND} -DBENCH=$<TARGET_FILE:folio-snapshot-bench>
+                 -DENGINE=$<TARGET_FILE:folio-engine>
+                 -DWORK=${FOLIO_TEST_OUTPUT_DIR}/snapshot-bench
+                 -P ${CMAKE_CURRENT_LIST_DIR}/snapshot_bench_check.cmake)
+set_tests_properties(snapshot_bench PROPERTIES TIMEOUT 120)

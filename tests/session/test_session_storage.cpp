@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Storage without the engine's answers: the byte tokenizer of generated models loads through the
 // real loader, the catalog keeps source order, an old schema migrates, the data directory lock
-// excludes a second opener, snapshot chains round-trip and a flipped byte is detected.
+// excludes a second opener, snapshot chains round-trip and a flipped byte is detected; a chain of
+// large links (many reads in flight, checksums on the worker thread) restores exactly and a
+// damaged byte anywhere is blamed on the first damaged link.
 #include <QtTest>
 
 #include <fstream>
@@ -229,6 +231,85 @@ PRAGMA user_version = 1;
         QVERIFY(!fs::exists(file));
         QVERIFY(store.find("keya").value().has_value());
         QVERIFY(store.restore("keya", id).ok());
+    }
+
+    void largeChainRestoresAndBlamesTheFirstDamagedLink() {
+        const fs::path dir = scratch("large-chain");
+        const SnapshotIdentity id{"model-a", "tok-a"};
+        // Three links of 11000 rows x 512 floats (~21.5 MiB each): several 8 MiB reads per
+        // section and more than the 64 MiB allowed in flight in all.
+        constexpr int64_t kRows = 11000, kWidth = 512, kLinks = 3;
+        std::vector<int32_t> tokens(static_cast<size_t>(kRows * kLinks));
+        for (size_t i = 0; i < tokens.size(); ++i)
+            tokens[i] = static_cast<int32_t>(i * 31 % 1000);
+        std::vector<fs::path> files;
+        std::vector<float> allRows;
+        std::string parent;
+        for (int64_t k = 0; k < kLinks; ++k) {
+            std::vector<inference::StateTensor> t;
+            t.push_back({"kda.0.state", {2, 4, 4}, std::vector<float>(32, float(k))});
+            t.push_back({"kda.0.conv", {3, 3, 8}, std::vector<float>(72, float(k) + 0.5f)});
+            inference::StateTensor mla{"mla.1.cache", {kRows, kWidth}, {}};
+            mla.data.resize(static_cast<size_t>(kRows * kWidth));
+            for (size_t i = 0; i < mla.data.size(); ++i)
+                mla.data[i] = static_cast<float>((i * 2654435761u + static_cast<size_t>(k)) % 9973);
+            allRows.insert(allRows.end(), mla.data.begin(), mla.data.end());
+            t.push_back(std::move(mla));
+            const std::string key = "big" + std::to_string(k);
+            SnapshotContent c{id,
+                              key,
+                              parent,
+                              k * kRows,
+                              std::span(tokens).subspan(static_cast<size_t>(k * kRows),
+                                                        static_cast<size_t>(kRows)),
+                              &t};
+            files.push_back(dir / (key + ".fsnap"));
+            QVERIFY(writeSnapshotFile(files.back(), c).ok());
+            parent = key;
+        }
+        int bad = -7;
+        auto restored = readSnapshotChain(files, id, &bad);
+        QVERIFY2(restored.ok(), restored.ok() ? "" : restored.error().message.c_str());
+        QCOMPARE(restored->tokens, tokens);
+        QCOMPARE(restored->tensors.size(), size_t{3});
+        QCOMPARE(restored->tensors[0].data, std::vector<float>(32, 2.0f));
+        QCOMPARE(restored->tensors[2].shape, (std::vector<int64_t>{kRows * kLinks, kWidth}));
+        QVERIFY(restored->tensors[2].data == allRows);
+
+        auto flip = [](const fs::path& file, std::streamoff at,
+                       std::ios::seekdir from = std::ios::end) {
+            std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+            f.seekg(at, from);
+            char c = 0;
+            f.read(&c, 1);
+            f.seekp(at, from);
+            c = static_cast<char>(c ^ 0x01);
+            f.write(&c, 1);
+        };
+        // A byte in the middle of the last link's rows (a later chunk of the section).
+        flip(files[2], -(10 << 20));
+        restored = readSnapshotChain(files, id, &bad);
+        QVERIFY(!restored.ok());
+        QCOMPARE(bad, 2);
+        QVERIFY2(restored.error().message.find("checksum") != std::string::npos &&
+                     restored.error().message.find(files[2].string()) != std::string::npos &&
+                     restored.error().message.find("mla.1.cache") != std::string::npos,
+                 restored.error().message.c_str());
+        // Damage in the middle link too: the earlier one is blamed, as reading in order would.
+        flip(files[1], -(3 << 20));
+        restored = readSnapshotChain(files, id, &bad);
+        QVERIFY(!restored.ok());
+        QCOMPARE(bad, 1);
+        QVERIFY2(restored.error().message.find(files[1].string()) != std::string::npos,
+                 restored.error().message.c_str());
+        // The first link's token ids (the section after the header's 4096 bytes).
+        flip(files[0], 4096 + 100, std::ios::beg);
+        restored = readSnapshotChain(files, id, &bad);
+        QVERIFY(!restored.ok());
+        QCOMPARE(bad, 0);
+        QVERIFY2(restored.error().message.find("token ids") != std::string::npos,
+                 restored.error().message.c_str());
+        fs::remove_all(dir);
     }
 
     void diskBudgetEvictsLeastRecentlyUsed() {
