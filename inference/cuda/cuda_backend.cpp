@@ -28,6 +28,10 @@ constexpr int kDecodeSplits = 132;
 // launches that read each weight once (a question); longer chunks run expert by expert on
 // cuBLAS, whose tiles suit the ~T / 32 rows each expert then gets.
 constexpr int kGroupedMoeMaxTokens = 256;
+// Prefill attention: calls of at least this many tokens use the expanded (flash) form, with the
+// cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
+constexpr int kFlashMinTokens = 16;
+constexpr int64_t kFlashSegmentRows = 16384;
 constexpr int kLogitsRowsPerBatch = 64;
 constexpr int64_t kMaxForwardTokens = 4096;
 
@@ -78,6 +82,8 @@ struct Scratch {
     int32_t *slotIds, *tokenIds, *groupRows, *groupCounts, *groupStart, *groupCursor;
     bf16 *moeActHi, *moeActLo;  // [T * slots][moe inner], in expert order
     float* moeOut;              // [T * slots][hidden], in slot order
+    bf16 *flashQ, *flashKv;     // prefill attention: queries [T][H][qk], a segment's keys/values
+    float *flashMax, *flashSum, *flashO;  // its softmax state carried between segments
     float *groupWeights, *gathered, *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
@@ -138,6 +144,7 @@ class CudaBackend final : public Backend {
                                       sizeof(SampleParams) + sizeof(int32_t) * 4));
         b->hostToken_ = reinterpret_cast<int32_t*>(b->hostParams_ + 1);
         const ModelConfig& c = b->config_;
+        FOLIO_CUDA_TRY(configureMlaFlashPrefill());
         FOLIO_CUDA_TRY(configureMlaAttention(mlaAttentionSharedBytes(
             static_cast<int>(c.numAttentionHeads), static_cast<int>(c.kvLoraRank),
             static_cast<int>(c.qkRopeHeadDim))));
@@ -484,6 +491,13 @@ class CudaBackend final : public Backend {
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
+        if (flashShapes()) {
+            a.reserve(s.flashQ, T * H * c.qkHeadDim());
+            a.reserve(s.flashKv, kFlashSegmentRows * H * (c.qkNopeHeadDim + c.vHeadDim));
+            a.reserve(s.flashMax, T * H);
+            a.reserve(s.flashSum, T * H);
+            a.reserve(s.flashO, T * H * c.vHeadDim);
+        }
         a.reserve(s.params, 1);
         a.reserve(s.nextToken, 1);
         return a;
@@ -649,7 +663,10 @@ class CudaBackend final : public Backend {
                     (static_cast<int64_t>(T) * c.numAttentionHeads * (c.kvLoraRank + 2)),
                 1, 16));
             FOLIO_TRY(timer_.mark(Component::MlaAttention, stream_));
-            FOLIO_TRY(mlaAttention(i, s, T, splits));
+            if (useFlashPrefill(T))
+                FOLIO_TRY(mlaFlashAttention(i, s, T));
+            else
+                FOLIO_TRY(mlaAttention(i, s, T, splits));
             FOLIO_TRY(timer_.mark(Component::OtherGemms, stream_));
             const int HV = static_cast<int>(c.numAttentionHeads * c.vHeadDim);
             FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * HV));
@@ -680,6 +697,71 @@ class CudaBackend final : public Backend {
         a.convWidth = static_cast<int>(c.convKernelSize);
         launchKdaSteps(a, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    bool flashShapes() const {
+        const ModelConfig& c = config_;
+        return c.countLayers(LayerKind::Mla) > 0 &&
+               mlaFlashSupported(static_cast<int>(c.qkNopeHeadDim),
+                                 static_cast<int>(c.qkRopeHeadDim), static_cast<int>(c.vHeadDim));
+    }
+    bool useFlashPrefill(int T) const { return T >= kFlashMinTokens && flashShapes(); }
+
+    // Prefill attention in the expanded form: the new rows are appended, then the cache is
+    // expanded segment by segment (kv_b on cuBLAS into bf16 keys and values) and every segment
+    // attended by the flash kernel, the softmax state carried between segments.
+    Status mlaFlashAttention(int64_t i, DeviceState& s, int T) {
+        const ModelConfig& c = config_;
+        const MlaDevice& m = model_.layers[sz(i)].mla;
+        Scratch& x = scratch_;
+        const int H = static_cast<int>(c.numAttentionHeads);
+        const int nope = static_cast<int>(c.qkNopeHeadDim),
+                  rope = static_cast<int>(c.qkRopeHeadDim);
+        const int r = static_cast<int>(c.kvLoraRank), dv = static_cast<int>(c.vHeadDim);
+        const int S = mlaProjRows(), width = r + rope, expanded = H * (nope + dv);
+        launchMlaAppend(x.proj + H * (nope + rope), S, m.latentNorm,
+                        static_cast<float>(c.latentNormEps), r, cacheOf(s, i), s.deviceLength, T,
+                        stream_);
+        launchMlaQueriesToBf16(x.proj, S, T, H * (nope + rope), x.flashQ, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        const LayerCache& cache = s.caches[sz(i)];
+        const int64_t keys = s.length + T;
+        const float alpha = 1.0f, zero = 0.0f;
+        for (int64_t begin = 0; begin < keys; begin += kFlashSegmentRows) {
+            const int64_t end = std::min(keys, begin + kFlashSegmentRows);
+            // Keys' nope parts and values of rows [begin, end): latent rows × kv_bᵀ, page by page.
+            for (int64_t row = begin; row < end;) {
+                const int64_t n = std::min<int64_t>(kPageRows - row % kPageRows, end - row);
+                const bf16* latent =
+                    cache.pages[sz(row / kPageRows)]->rows + (row % kPageRows) * width;
+                FOLIO_CUBLAS_TRY(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, expanded,
+                                              static_cast<int>(n), r, &alpha, m.kvB.data,
+                                              CUDA_R_16BF, r, latent, CUDA_R_16BF, width, &zero,
+                                              x.flashKv + (row - begin) * expanded, CUDA_R_16BF,
+                                              expanded, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                row += n;
+            }
+            MlaFlashArgs a;
+            a.q = x.flashQ;
+            a.kv = x.flashKv;
+            a.cache = cacheOf(s, i);
+            a.queryPos0 = s.length;
+            a.keyBegin = begin;
+            a.keyEnd = end;
+            a.tokens = T;
+            a.heads = H;
+            a.first = begin == 0;
+            a.last = end == keys;
+            a.scale = 1.0f / std::sqrt(static_cast<float>(nope + rope));
+            a.stateMax = x.flashMax;
+            a.stateSum = x.flashSum;
+            a.stateO = x.flashO;
+            a.out = x.attended;
+            a.outStride = static_cast<int64_t>(H) * dv;
+            launchMlaFlashPrefill(a, stream_);
+            FOLIO_CUDA_TRY(cudaGetLastError());
+        }
         return {};
     }
 

@@ -116,6 +116,35 @@ void launchMlaTensorCoreAttention(const MlaAttentionArgs& args, cudaStream_t str
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream);
 
+// ---- MLA prefill attention, expanded form (mla_flash_prefill.cu) ----
+// Causal attention of `tokens` queries at positions queryPos0 .. queryPos0 + tokens - 1 over the
+// keys [keyBegin, keyEnd) of one segment: q [T][H][nope + rope] bf16; kv [keyEnd - keyBegin][H]
+// [nope + value] bf16 (the segment's latent rows times kv_b); the keys' rope part from the
+// cache. Segments run in order, first to last; between them the softmax state (stateMax,
+// stateSum: [T][H]; stateO: [T][H][value]) carries over; the last writes out[t][h * value + d]
+// (row stride outStride), normalised. Shapes: nope 128, rope 64, value 128 (mlaFlashSupported).
+struct MlaFlashArgs {
+    const bf16* q = nullptr;
+    const bf16* kv = nullptr;
+    LatentCache cache;
+    int64_t queryPos0 = 0, keyBegin = 0, keyEnd = 0;
+    int tokens = 0, heads = 0;
+    bool first = true, last = true;
+    float scale = 1;
+    float* stateMax = nullptr;
+    float* stateSum = nullptr;
+    float* stateO = nullptr;
+    float* out = nullptr;
+    int64_t outStride = 0;
+};
+bool mlaFlashSupported(int nope, int rope, int valueDim);
+// Allows the kernel its shared memory; once, before any launch.
+cudaError_t configureMlaFlashPrefill();
+void launchMlaFlashPrefill(const MlaFlashArgs& args, cudaStream_t stream);
+// out[t][0 .. width) = bf16(q[t * stride + 0 .. width))
+void launchMlaQueriesToBf16(const float* q, int64_t stride, int tokens, int width, bf16* out,
+                            cudaStream_t stream);
+
 // ---- MoE (moe_kernels.cu) ----
 inline constexpr int kMoeMaxExperts = 1024;
 inline constexpr int kMoeMaxGroups = 64;
