@@ -8,8 +8,9 @@
 # packaging/test-package.sh does that with Debian's hardening flags, then runs lintian, installs
 # the package, runs the installed tools and starts the application from its menu entry.
 #
-# One binary package, `folio`: the executables that this build has (folio, folio-cli,
-# folio-engine; folio-bench only with the CUDA backend), the demo model (inference/CMakeLists.txt
+# One binary package, `folio`: the programs that this build installs (FOLIO_PROGRAMS below:
+# folio, folio-cli, folio-engine, folio-snapshot-bench; folio-bench only with the CUDA
+# backend), each with a manual page from packaging/man/, the demo model (inference/CMakeLists.txt
 # generates and installs it), and for the desktop application its menu entry, AppStream metadata
 # and icons. Dependencies come from dpkg-shlibdeps, plus what is loaded at run time (below).
 
@@ -77,7 +78,9 @@ endfunction()
 folio_gzip(${_folio_pkg}/changelog.Debian)
 list(APPEND _folio_gz_outputs ${_folio_gz}/changelog.Debian.gz)
 install(FILES ${_folio_gz}/changelog.Debian.gz DESTINATION ${_folio_doc})
-foreach(tool folio folio-cli folio-engine folio-bench)
+# Every program the project installs has a manual page here.
+set(FOLIO_PROGRAMS folio folio-cli folio-engine folio-bench folio-snapshot-bench)
+foreach(tool ${FOLIO_PROGRAMS})
     if(TARGET ${tool})
         folio_gzip(${_folio_pkg}/man/${tool}.1)
         list(APPEND _folio_gz_outputs ${_folio_gz}/${tool}.1.gz)
@@ -85,6 +88,26 @@ foreach(tool folio folio-cli folio-engine folio-bench)
     endif()
 endforeach()
 add_custom_target(folio-package-docs ALL DEPENDS ${_folio_gz_outputs})
+
+# A stripped install (cpack with CPACK_STRIP_FILES, `cmake --install --strip`) also drops the
+# compiler's .comment and .note sections, as Debian's dh_strip does. Runs after every other
+# install rule (CMP0082): this file is included last.
+if(CMAKE_OBJCOPY)
+    set(_folio_strip_list)
+    foreach(tool ${FOLIO_PROGRAMS})
+        if(TARGET ${tool})
+            list(APPEND _folio_strip_list ${tool})
+        endif()
+    endforeach()
+    install(CODE "
+        if(CMAKE_INSTALL_DO_STRIP)
+            foreach(tool ${_folio_strip_list})
+                execute_process(COMMAND \"${CMAKE_OBJCOPY}\" --remove-section=.comment
+                    --remove-section=.note \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/bin/\${tool}\"
+                    COMMAND_ERROR_IS_FATAL ANY)
+            endforeach()
+        endif()")
+endif()
 
 # --- The Debian package ----------------------------------------------------------------------
 set(CPACK_GENERATOR DEB)
@@ -97,14 +120,16 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
     OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
 
-set(_folio_contents "")
-foreach(tool folio folio-cli folio-engine folio-bench)
+set(_folio_contents)
+foreach(tool ${FOLIO_PROGRAMS})
     if(TARGET ${tool})
-        string(APPEND _folio_contents " ${tool}")
+        list(APPEND _folio_contents ${tool})
     endif()
 endforeach()
+list(JOIN _folio_contents ", " _folio_contents)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
     "ask questions of long documents with Kimi Linear on your own GPU")
+# Lines under 80 characters: dpkg shows them as they are.
 set(CPACK_PACKAGE_DESCRIPTION
 "Folio answers questions about long material - contracts, papers, whole code
 repositories - with all of it in one model context of up to a million tokens.
@@ -113,9 +138,10 @@ engine on the local NVIDIA GPU; nothing leaves the machine. Answers cite pages
 and file lines, and the model state after each document is kept on disk, so a
 follow-up question reads only the question.
 
-This package has the programs${_folio_contents} and a demo model with random
-weights (its answers are not meaningful). The real model,
-Kimi-Linear-48B-A3B-Instruct (about 98 GB), is downloaded separately.")
+Programs: ${_folio_contents}.
+The demo model included has random weights: its answers are not meaningful.
+The real model, Kimi-Linear-48B-A3B-Instruct (about 98 GB), is downloaded
+separately.")
 
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${FOLIO_DEB_RELEASE})
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -12,7 +12,9 @@
 #                     for apt); without it the package is installed on this machine and removed
 #                     again at the end
 #   --screenshot FILE where to keep the screenshot of the application started from its menu
-#                     entry under Xvfb (default BUILD/package-screenshot.png)
+#                     entry under Xvfb with the demo model chosen (default
+#                     BUILD/package-screenshot.png); the first start's welcome dialog is kept
+#                     beside it as NAME-first-run.png
 #   --no-build        package what BUILD already has
 #
 # Exits non-zero at the first failed step; lintian's output is kept in BUILD/lintian.txt and
@@ -166,20 +168,27 @@ if run test -f /usr/share/applications/folio.desktop; then
     if [ -n "$ROOTFS" ]; then
         run apt-get install -y -qq --no-install-recommends xvfb xauth x11-apps >/dev/null
     fi
-    run rm -f "$TTMP/screen.xwd"
-    # The app gets a fresh home; after 15 s the whole screen is captured, then the app is ended.
-    run env HOME="$TTMP/home" FOLIO_DATA_DIR="$DATA" xvfb-run -a -s "-screen 0 1440x900x24" \
-        sh -c "mkdir -p \"\$HOME\"; $EXEC > $TTMP/gui.log 2>&1 & app=\$!; sleep 15; \
-               kill -0 \$app || { echo 'the application exited early'; cat $TTMP/gui.log; exit 1; }; \
-               xwd -root -silent > $TTMP/screen.xwd; kill \$app; wait \$app 2>/dev/null; true"
-    run cat "$TTMP/gui.log" || true
-    mkdir -p "$(dirname "$SHOT")"
-    if [ -n "$ROOTFS" ]; then
-        convert "xwd:$TARGET$TTMP/screen.xwd" "png:$SHOT"
-    else
-        convert "xwd:$TTMP/screen.xwd" "png:$SHOT"
-    fi
-    echo "screenshot: $SHOT"
+    # shoot NAME SECONDS: start the Exec line in a fresh Xvfb, capture the whole screen after
+    # SECONDS, end the application; the capture is kept as $SHOTDIR/NAME.png.
+    shoot() {
+        run rm -f "$TTMP/screen.xwd"
+        run env HOME="$TTMP/home" FOLIO_DATA_DIR="$TTMP/gui-data" xvfb-run -a -s "-screen 0 1440x900x24" \
+            sh -c "mkdir -p \"\$HOME\"; $EXEC > $TTMP/gui.log 2>&1 & app=\$!; sleep $2; \
+                   kill -0 \$app || { echo 'the application exited early'; cat $TTMP/gui.log; exit 1; }; \
+                   xwd -root -silent > $TTMP/screen.xwd; kill \$app; wait \$app 2>/dev/null; true"
+        run cat "$TTMP/gui.log" || true
+        convert "xwd:$TARGET$TTMP/screen.xwd" -strip "png:$SHOTDIR/$1.png"
+        echo "screenshot: $SHOTDIR/$1.png"
+    }
+    SHOTDIR=$(dirname "$SHOT")
+    mkdir -p "$SHOTDIR"
+    run rm -rf "$TTMP/home" "$TTMP/gui-data"
+    # First start: no model chosen yet, so the welcome dialog.
+    shoot "$(basename "$SHOT" .png)-first-run" 10
+    # A user who chose the demo model: the main window with the demo session.
+    run mkdir -p "$TTMP/home/.config/Folio"
+    run sh -c "printf '[model]\ndemo=true\n' > $TTMP/home/.config/Folio/folio.conf"
+    shoot "$(basename "$SHOT" .png)" 30
 else
     echo "no desktop application in this package: no menu entry to start"
 fi
