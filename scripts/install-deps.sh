@@ -10,6 +10,7 @@ packages=(
     libspdlog-dev libfmt-dev nlohmann-json3-dev libicu-dev
     libsqlite3-dev
     libpoppler-qt6-dev libgit2-dev qpdf fonts-dejavu-core  # ingest: PDF text, git ignore rules; tests: encrypt/rotate PDFs, fonts for drawn PDFs
+    librsvg2-bin  # packaging: the PNG icons are rendered from the SVG at build time (rsvg-convert)
 )
 
 missing=()
