@@ -29,10 +29,12 @@ constexpr uint32_t kMaxHeaderBytes = 1u << 20;
 constexpr uint32_t kMaxTensors = 4096;
 constexpr size_t kIoChunk = size_t{16} << 20;
 // Restoring: reads of kReadChunk bytes; at most kMaxInFlight bytes read but not yet verified;
-// the kernel is asked to fetch kReadAhead bytes beyond the read in progress.
+// the kernel is asked to fetch kReadAhead bytes beyond the read in progress, and up to
+// kWaitAhead bytes (in kReadChunk steps) while the reader waits for the state's memory.
 constexpr uint64_t kReadChunk = uint64_t{8} << 20;
 constexpr uint64_t kMaxInFlight = uint64_t{64} << 20;
 constexpr uint64_t kReadAhead = uint64_t{32} << 20;
+constexpr uint64_t kWaitAhead = uint64_t{256} << 20;
 
 uint64_t alignUp(uint64_t v) {
     return (v + kAlign - 1) / kAlign * kAlign;
@@ -190,6 +192,12 @@ class StateAllocator {
         }
         if (thread_.joinable())
             thread_.join();
+    }
+
+    // Whether tensors[index] has its memory, or its allocation has failed (wait says which).
+    bool settled(size_t index) {
+        std::lock_guard lock(mutex_);
+        return ready_[index] || failed_;
     }
 
     // Waits until tensors[index] has its memory; false when it could not be allocated.
@@ -355,6 +363,9 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
             ReadJob& job = jobs[j];
             if (job.tensor >= 0) {
                 const auto t = static_cast<size_t>(job.tensor);
+                // Until the memory is there, let the disk fetch what comes next.
+                while (!allocator.settled(t) && advised < started + kWaitAhead)
+                    adviseUpTo(advised + kReadChunk);
                 if (!allocator.wait(t)) {
                     readFailure = JobFailure{
                         j, makeError(ErrorCode::OutOfMemory, "no memory for the restored state (",
