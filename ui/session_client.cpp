@@ -167,6 +167,12 @@ void SessionClient::start() {
             } else {
                 addPathsOnWorker(state, created->id, corpus, cancel);
                 sessions = state.service->listSessions();
+                onUi([this, list = sessions ? *sessions : std::vector<storage::SessionRow>{}] {
+                    emit sessionsListed(list);
+                });
+                reloadOnWorker(state, created->id);
+                // Read the texts into the model now, so the first question prefills only itself.
+                prepareOnWorker(state, created->id, cancel);
             }
         }
         if (!sessions) {
@@ -377,30 +383,34 @@ session::RunControl runControl(const std::atomic<bool>& cancel,
 
 }  // namespace
 
+void SessionClient::prepareOnWorker(WorkerState& state, int64_t sessionId,
+                                    const std::atomic<bool>& cancel) {
+    const auto control = runControl(
+        cancel, [this](std::function<void()> f) { onUi(std::move(f)); },
+        [this](const RunProgress& p) { emit progress(p); }, [](const QString&) {},
+        [this](const QString& w) { emit warning(w); });
+    auto r = state.service->prepare(sessionId, control);
+    if (!r) {
+        if (r.error().code == ErrorCode::Cancelled)
+            return onUi([this, sessionId] {
+                emit prepared(sessionId, QStringLiteral("Stopped reading the sources."));
+            });
+        return failOnWorker(QStringLiteral("Could not read the sources"), r.error());
+    }
+    const QString summary =
+        QStringLiteral("Sources ready: %1 tokens (%2 reused from %3, %4 read in %5 s)")
+            .arg(r->contextTokens)
+            .arg(r->reusedTokens)
+            .arg(qs(r->reusedFrom))
+            .arg(r->prefilledTokens)
+            .arg(r->seconds, 0, 'f', 1);
+    onUi([this, sessionId, summary] { emit prepared(sessionId, summary); });
+}
+
 void SessionClient::prepare(int64_t sessionId) {
     post([this, sessionId](WorkerState& state, const std::atomic<bool>& cancel) {
-        if (!state.service)
-            return;
-        const auto control = runControl(
-            cancel, [this](std::function<void()> f) { onUi(std::move(f)); },
-            [this](const RunProgress& p) { emit progress(p); }, [](const QString&) {},
-            [this](const QString& w) { emit warning(w); });
-        auto r = state.service->prepare(sessionId, control);
-        if (!r) {
-            if (r.error().code == ErrorCode::Cancelled)
-                return onUi([this, sessionId] {
-                    emit prepared(sessionId, QStringLiteral("Stopped reading the sources."));
-                });
-            return failOnWorker(QStringLiteral("Could not read the sources"), r.error());
-        }
-        const QString summary =
-            QStringLiteral("Sources ready: %1 tokens (%2 reused from %3, %4 read in %5 s)")
-                .arg(r->contextTokens)
-                .arg(r->reusedTokens)
-                .arg(qs(r->reusedFrom))
-                .arg(r->prefilledTokens)
-                .arg(r->seconds, 0, 'f', 1);
-        onUi([this, sessionId, summary] { emit prepared(sessionId, summary); });
+        if (state.service)
+            prepareOnWorker(state, sessionId, cancel);
     });
 }
 

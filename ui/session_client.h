@@ -122,6 +122,7 @@ class SessionClient : public QObject {
     void reloadOnWorker(WorkerState& state, int64_t sessionId);
     int addPathsOnWorker(WorkerState& state, int64_t sessionId, const QStringList& paths,
                          const std::atomic<bool>& cancel);
+    void prepareOnWorker(WorkerState& state, int64_t sessionId, const std::atomic<bool>& cancel);
     void failOnWorker(const QString& what, const Error& error);
 
     LaunchOptions options_;

@@ -54,6 +54,13 @@ ViewerPane::ViewerPane(QWidget* parent)
     QFont bold = title_->font();
     bold.setBold(true);
     title_->setFont(bold);
+    // The title gives way when the toolbar is narrow; page and zoom labels never do.
+    title_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    title_->setMinimumWidth(60);
+    pageCount_->setMinimumWidth(pageCount_->fontMetrics().horizontalAdvance(tr("of 99999")));
+    zoomLabel_->setMinimumWidth(
+        zoomLabel_->fontMetrics().horizontalAdvance(QStringLiteral("600 %")));
+    zoomLabel_->setAlignment(Qt::AlignCenter);
     files_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     files_->setToolTip(tr("File of this source"));
     page_->setMinimum(1);
@@ -113,6 +120,9 @@ void ViewerPane::clear() {
     title_->clear();
     findStatus_->clear();
     findStatus_->hide();
+    files_->clear();
+    files_->hide();
+    placeholder_->setText(tr("Select a source, or click a citation in an answer, to see it here."));
     stack_->setCurrentWidget(placeholder_);
     updateNavigation();
 }

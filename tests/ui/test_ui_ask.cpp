@@ -9,6 +9,8 @@
 #include <QTextBrowser>
 #include <QtTest>
 
+#include <algorithm>
+
 #include "ui/chat_pane.h"
 #include "ui/main_window.h"
 #include "ui/message_banner.h"
@@ -88,6 +90,9 @@ class UiAskTest : public QObject {
         QVERIFY(!whileStreaming.isEmpty());
         QVERIFY(whileStreaming.front().contains(question));
         QVERIFY(whileStreaming.back().size() >= whileStreaming.front().size());
+        QVERIFY2(std::any_of(whileStreaming.begin(), whileStreaming.end(),
+                             [&](const QString& shown) { return shown != whileStreaming.front(); }),
+                 "no text was shown before the answer was complete");
 
         // Statistics of the answer under it and in the stats line.
         QVERIFY(!w.chat()->isAnswering());
@@ -97,7 +102,7 @@ class UiAskTest : public QObject {
         QVERIFY(w.chat()->transcriptText().contains(QStringLiteral("prefilled")));
         QVERIFY(w.chat()->transcriptText().contains(QStringLiteral("first token after")));
         QCOMPARE(w.chat()->lastAnswer(), outcome.answer);
-        QVERIFY(!w.progress()->isVisible());
+        QTRY_VERIFY(!w.progress()->isVisible());  // hidden once the worker is idle
         QVERIFY(saveScreenshot(&w, QStringLiteral("ui_ask-answered")));
 
         // A second question reuses the sources' state: only the question is prefilled.
