@@ -32,6 +32,10 @@ constexpr int kGroupedMoeMaxTokens = 256;
 // cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
 constexpr int kFlashMinTokens = 16;
 constexpr int64_t kFlashSegmentRows = 16384;
+// A few queries over a long context (a question): each segment's keys are split over several
+// blocks per query tile, up to this many (query × split) rows of partial softmax state.
+constexpr int kFlashPartialRows = 2048;
+constexpr int kFlashMaxSplits = 32;
 constexpr int kLogitsRowsPerBatch = 64;
 constexpr int64_t kMaxForwardTokens = 4096;
 
@@ -83,7 +87,8 @@ struct Scratch {
     bf16 *moeActHi, *moeActLo;  // [T * slots][moe inner], in expert order
     float* moeOut;              // [T * slots][hidden], in slot order
     bf16 *flashQ, *flashKv;     // prefill attention: queries [T][H][qk], a segment's keys/values
-    float *flashMax, *flashSum, *flashO;  // its softmax state carried between segments
+    float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
+    float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
     float *groupWeights, *gathered, *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
@@ -151,6 +156,7 @@ class CudaBackend final : public Backend {
         cudaDeviceProp prop{};
         FOLIO_CUDA_TRY(cudaGetDeviceProperties(&prop, options.cudaDevice));
         b->deviceName_ = prop.name;
+        b->multiprocessors_ = prop.multiProcessorCount;
         log(LogLevel::Info,
             cat("cuda backend ready on ", prop.name, ": weights ", plan.bytes() >> 20,
                 " MiB, work buffers ", b->scratchArena_.bytes() >> 20, " MiB"));
@@ -497,6 +503,9 @@ class CudaBackend final : public Backend {
             a.reserve(s.flashMax, T * H);
             a.reserve(s.flashSum, T * H);
             a.reserve(s.flashO, T * H * c.vHeadDim);
+            a.reserve(s.flashPartMax, kFlashPartialRows * H);
+            a.reserve(s.flashPartSum, kFlashPartialRows * H);
+            a.reserve(s.flashPartO, kFlashPartialRows * H * c.vHeadDim);
         }
         a.reserve(s.params, 1);
         a.reserve(s.nextToken, 1);
@@ -728,6 +737,11 @@ class CudaBackend final : public Backend {
         const LayerCache& cache = s.caches[sz(i)];
         const int64_t keys = s.length + T;
         const float alpha = 1.0f, zero = 0.0f;
+        // Enough blocks to fill the GPU: split the keys when the queries alone are too few.
+        const int64_t blocks = (T + 63) / 64 * H;
+        const int splits = static_cast<int>(std::clamp<int64_t>(
+            std::min<int64_t>((4 * multiprocessors_ + blocks - 1) / blocks, kFlashPartialRows / T),
+            1, kFlashMaxSplits));
         for (int64_t begin = 0; begin < keys; begin += kFlashSegmentRows) {
             const int64_t end = std::min(keys, begin + kFlashSegmentRows);
             // Keys' nope parts and values of rows [begin, end): latent rows × kv_bᵀ, page by page.
@@ -759,6 +773,10 @@ class CudaBackend final : public Backend {
             a.stateO = x.flashO;
             a.out = x.attended;
             a.outStride = static_cast<int64_t>(H) * dv;
+            a.splits = static_cast<int>(std::min<int64_t>(splits, (end - begin + 255) / 256));
+            a.partialMax = x.flashPartMax;
+            a.partialSum = x.flashPartSum;
+            a.partialO = x.flashPartO;
             launchMlaFlashPrefill(a, stream_);
             FOLIO_CUDA_TRY(cudaGetLastError());
         }
@@ -1186,6 +1204,7 @@ class CudaBackend final : public Backend {
     SampleParams* hostParams_ = nullptr;
     int32_t* hostToken_ = nullptr;
     std::string deviceName_;
+    int multiprocessors_ = 132;
     ComponentTimer timer_;
 };
 

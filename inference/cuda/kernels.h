@@ -136,6 +136,12 @@ struct MlaFlashArgs {
     float* stateO = nullptr;
     float* out = nullptr;
     int64_t outStride = 0;
+    // Few queries over many keys: the segment's keys split over `splits` blocks per query tile,
+    // each writing partial states ([splits][T][H], [splits][T][H][value]), then merged.
+    int splits = 1;
+    float* partialMax = nullptr;
+    float* partialSum = nullptr;
+    float* partialO = nullptr;
 };
 bool mlaFlashSupported(int nope, int rope, int valueDim);
 // Allows the kernel its shared memory; once, before any launch.

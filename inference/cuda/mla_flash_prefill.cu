@@ -96,9 +96,26 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
 
     const int h = blockIdx.y, q0 = blockIdx.x * kQueries;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, tg = lane & 3;
-    // The last key any query of this block may see, and the keys this segment offers.
+    // This block's keys: the segment's, or with splits one part of them, whose softmax state
+    // goes to its own partial buffers (merged by mlaFlashMergeKernel).
+    int64_t begin = a.keyBegin, keyEnd = a.keyEnd;
+    bool first = a.first, last = a.last;
+    float *stMax = a.stateMax, *stSum = a.stateSum, *stO = a.stateO;
+    if (a.splits > 1) {
+        const int64_t per =
+            ((a.keyEnd - a.keyBegin + a.splits - 1) / a.splits + kKeys - 1) / kKeys * kKeys;
+        begin = a.keyBegin + blockIdx.z * per;
+        keyEnd = min(a.keyEnd, begin + per);
+        first = true;
+        last = false;
+        const int64_t offset = static_cast<int64_t>(blockIdx.z) * a.tokens * a.heads;
+        stMax = a.partialMax + offset;
+        stSum = a.partialSum + offset;
+        stO = a.partialO + offset * kValue;
+    }
+    // The last key any query of this block may see, and the keys this block offers.
     const int64_t lastVisible = a.queryPos0 + min(q0 + kQueries, a.tokens) - 1;
-    const int64_t end = min(a.keyEnd, lastVisible + 1);
+    const int64_t end = min(keyEnd, lastVisible + 1);
 
     // Queries of this block (rows past the end are zeros).
     for (int i = threadIdx.x; i < kQueries * (kQk / 8); i += kThreads) {
@@ -108,8 +125,8 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
             a.q + (static_cast<int64_t>(valid ? q0 + row : 0) * a.heads + h) * kQk + c * 8;
         copy16(qTile + row * kQkPitch + c * 8, src, valid);
     }
-    if (a.keyBegin < end)
-        loadKeyTile(a, h, a.keyBegin, end, keys[0], values[0]);
+    if (begin < end)
+        loadKeyTile(a, h, begin, end, keys[0], values[0]);
     commitCopies();
 
     // This thread's two query rows (g and g + 8 of the warp's 16) and their softmax state.
@@ -122,26 +139,26 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
         o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
     const int64_t stateA = static_cast<int64_t>(rowA) * a.heads + h;
     const int64_t stateB = static_cast<int64_t>(rowB) * a.heads + h;
-    if (!a.first) {
+    if (!first) {
         // Each thread keeps a partial sum of its row; the carried (whole) sum re-enters once.
         if (rowA < a.tokens) {
-            maxA = a.stateMax[stateA];
-            sumA = tg == 0 ? a.stateSum[stateA] : 0.0f;
+            maxA = stMax[stateA];
+            sumA = tg == 0 ? stSum[stateA] : 0.0f;
         }
         if (rowB < a.tokens) {
-            maxB = a.stateMax[stateB];
-            sumB = tg == 0 ? a.stateSum[stateB] : 0.0f;
+            maxB = stMax[stateB];
+            sumB = tg == 0 ? stSum[stateB] : 0.0f;
         }
 #pragma unroll
         for (int j = 0; j < kValueTiles; ++j) {
             const int d = 8 * j + 2 * tg;
             if (rowA < a.tokens) {
-                o[j][0] = a.stateO[stateA * kValue + d];
-                o[j][1] = a.stateO[stateA * kValue + d + 1];
+                o[j][0] = stO[stateA * kValue + d];
+                o[j][1] = stO[stateA * kValue + d + 1];
             }
             if (rowB < a.tokens) {
-                o[j][2] = a.stateO[stateB * kValue + d];
-                o[j][3] = a.stateO[stateB * kValue + d + 1];
+                o[j][2] = stO[stateB * kValue + d];
+                o[j][3] = stO[stateB * kValue + d + 1];
             }
         }
     }
@@ -156,7 +173,7 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
 
     const float scaleLog2 = a.scale * kLog2e;
     int buffer = 0;
-    for (int64_t base = a.keyBegin; base < end; base += kKeys) {
+    for (int64_t base = begin; base < end; base += kKeys) {
         if (base + kKeys < end)
             loadKeyTile(a, h, base + kKeys, end, keys[buffer ^ 1], values[buffer ^ 1]);
         commitCopies();
@@ -252,28 +269,28 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
     fullA += __shfl_xor_sync(0xffffffffu, fullA, 2);
     float fullB = sumB + __shfl_xor_sync(0xffffffffu, sumB, 1);
     fullB += __shfl_xor_sync(0xffffffffu, fullB, 2);
-    if (!a.last) {
+    if (!last) {
         // Carry each row's max, its whole sum and the unnormalised O to the next segment.
         if (tg == 0) {
             if (rowA < a.tokens) {
-                a.stateMax[stateA] = maxA;
-                a.stateSum[stateA] = fullA;
+                stMax[stateA] = maxA;
+                stSum[stateA] = fullA;
             }
             if (rowB < a.tokens) {
-                a.stateMax[stateB] = maxB;
-                a.stateSum[stateB] = fullB;
+                stMax[stateB] = maxB;
+                stSum[stateB] = fullB;
             }
         }
 #pragma unroll
         for (int j = 0; j < kValueTiles; ++j) {
             const int d = 8 * j + 2 * tg;
             if (rowA < a.tokens) {
-                a.stateO[stateA * kValue + d] = o[j][0];
-                a.stateO[stateA * kValue + d + 1] = o[j][1];
+                stO[stateA * kValue + d] = o[j][0];
+                stO[stateA * kValue + d + 1] = o[j][1];
             }
             if (rowB < a.tokens) {
-                a.stateO[stateB * kValue + d] = o[j][2];
-                a.stateO[stateB * kValue + d + 1] = o[j][3];
+                stO[stateB * kValue + d] = o[j][2];
+                stO[stateB * kValue + d + 1] = o[j][3];
             }
         }
         return;
@@ -294,6 +311,39 @@ __global__ void __launch_bounds__(kThreads) flashPrefillKernel(MlaFlashArgs a) {
             out[1] = o[j][3] * invB;
         }
     }
+}
+
+// Merges the splits' partial states with the carried one (unless first): into the carried
+// state, or (last) normalised into out. One block per (query, head), one thread per value dim.
+__global__ void mlaFlashMergeKernel(MlaFlashArgs a) {
+    const int t = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+    const int64_t at = static_cast<int64_t>(t) * a.heads + h;
+    const int64_t stride = static_cast<int64_t>(a.tokens) * a.heads;
+    float m = a.first ? -INFINITY : a.stateMax[at];
+    for (int z = 0; z < a.splits; ++z)
+        m = fmaxf(m, a.partialMax[z * stride + at]);
+    const float ref = m == -INFINITY ? 0.0f : m;
+    float sum = 0.0f, o = 0.0f;
+    if (!a.first) {
+        const float w = exp2f(a.stateMax[at] - ref);
+        sum = a.stateSum[at] * w;
+        o = a.stateO[at * kValue + d] * w;
+    }
+    for (int z = 0; z < a.splits; ++z) {
+        const float w = exp2f(a.partialMax[z * stride + at] - ref);
+        sum += a.partialSum[z * stride + at] * w;
+        o += a.partialO[(z * stride + at) * kValue + d] * w;
+    }
+    if (a.last) {
+        a.out[static_cast<int64_t>(t) * a.outStride + h * kValue + d] = sum > 0.0f ? o / sum : 0.0f;
+        return;
+    }
+    __syncthreads();  // every thread has read the carried state before it is overwritten
+    if (d == 0) {
+        a.stateMax[at] = m;
+        a.stateSum[at] = sum;
+    }
+    a.stateO[at * kValue + d] = o;
 }
 
 __global__ void queriesToBf16Kernel(const float* q, int64_t stride, int width, bf16* out) {
@@ -322,8 +372,10 @@ void launchMlaQueriesToBf16(const float* q, int64_t stride, int tokens, int widt
 
 void launchMlaFlashPrefill(const MlaFlashArgs& a, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>((a.tokens + kQueries - 1) / kQueries),
-                    static_cast<unsigned>(a.heads));
+                    static_cast<unsigned>(a.heads), static_cast<unsigned>(a.splits));
     flashPrefillKernel<<<grid, kThreads, kSharedBytes, stream>>>(a);
+    if (a.splits > 1)
+        mlaFlashMergeKernel<<<dim3(a.tokens, a.heads), kValue, 0, stream>>>(a);
 }
 
 }  // namespace folio::inference::cuda

@@ -14,8 +14,8 @@
 // memory in use; the time to first token of a question of --question tokens asked of the
 // resident context (fork, prefill the question, pick its first token); the device-to-device copy
 // bandwidth measured on the spot; the floor (bytes read per token / that bandwidth) and the ratio
-// to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes,
-// timed with CUDA events.
+// to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
+// and of the MLA prefill attention kernel at T = 8K, 32K and 128K, timed with CUDA events.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -195,10 +195,11 @@ T* deviceArray(size_t count, std::vector<void*>& owned) {
     return static_cast<T*>(p);
 }
 
-double timeKernel(const std::function<void(cudaStream_t)>& launch, int iterations) {
+double timeKernel(const std::function<void(cudaStream_t)>& launch, int iterations,
+                  int warmup = 20) {
     cudaStream_t stream;
     BENCH_CUDA(cudaStreamCreate(&stream));
-    for (int i = 0; i < 20; ++i)
+    for (int i = 0; i < warmup; ++i)
         launch(stream);
     BENCH_CUDA(cudaStreamSynchronize(stream));
     BENCH_CUDA(cudaGetLastError());
@@ -221,6 +222,80 @@ double timeKernel(const std::function<void(cudaStream_t)>& launch, int iteration
     cudaEventDestroy(stop);
     cudaStreamDestroy(stream);
     return percentile(samples, 0.5);
+}
+
+// The MLA prefill attention kernel alone (expanded form, causal, T queries over T keys, the
+// keys in segments of 16K rows as the engine runs it), in TFLOP/s of useful work.
+void mlaPrefillMicro(const ModelConfig& c) {
+    using namespace cuda;
+    const int H = static_cast<int>(c.numAttentionHeads), nope = static_cast<int>(c.qkNopeHeadDim);
+    const int rope = static_cast<int>(c.qkRopeHeadDim), dv = static_cast<int>(c.vHeadDim);
+    const int width = static_cast<int>(c.kvLoraRank) + rope, pageRows = 4096;
+    const int64_t segment = 16384;
+    if (!mlaFlashSupported(nope, rope, dv) || configureMlaFlashPrefill() != cudaSuccess)
+        return;
+    for (int64_t T : {int64_t{8192}, int64_t{32768}, int64_t{131072}}) {
+        std::vector<void*> local;
+        std::vector<bf16*> pagePointers;
+        for (int64_t p = 0; p < (T + pageRows - 1) / pageRows; ++p) {
+            bf16* page = deviceArray<bf16>(static_cast<size_t>(pageRows) * width, local);
+            if (page == nullptr)
+                return;
+            launchFillRandomBf16(page, static_cast<int64_t>(pageRows) * width, 40 + p, 1.0f,
+                                 nullptr);
+            pagePointers.push_back(page);
+        }
+        bf16** table = deviceArray<bf16*>(pagePointers.size(), local);
+        const size_t qCount = static_cast<size_t>(T) * H * (nope + rope);
+        const size_t kvCount = static_cast<size_t>(segment) * H * (nope + dv);
+        bf16* q = deviceArray<bf16>(qCount, local);
+        bf16* kv = deviceArray<bf16>(kvCount, local);
+        float* stateMax = deviceArray<float>(static_cast<size_t>(T) * H, local);
+        float* stateSum = deviceArray<float>(static_cast<size_t>(T) * H, local);
+        float* stateO = deviceArray<float>(static_cast<size_t>(T) * H * dv, local);
+        float* out = deviceArray<float>(static_cast<size_t>(T) * H * dv, local);
+        if (table == nullptr || q == nullptr || kv == nullptr || stateO == nullptr ||
+            out == nullptr) {
+            for (void* p : local)
+                cudaFree(p);
+            return;
+        }
+        cudaMemcpy(table, pagePointers.data(), pagePointers.size() * sizeof(bf16*),
+                   cudaMemcpyHostToDevice);
+        launchFillRandomBf16(q, static_cast<int64_t>(qCount), 5, 1.0f, nullptr);
+        launchFillRandomBf16(kv, static_cast<int64_t>(kvCount), 6, 1.0f, nullptr);
+        const double us = timeKernel(
+            [&](cudaStream_t s) {
+                for (int64_t begin = 0; begin < T; begin += segment) {
+                    MlaFlashArgs a;
+                    a.q = q;
+                    a.kv = kv;  // every segment reads the same expanded rows: same work
+                    a.cache = LatentCache{table, pageRows, width};
+                    a.keyBegin = begin;
+                    a.keyEnd = std::min(T, begin + segment);
+                    a.tokens = static_cast<int>(T);
+                    a.heads = H;
+                    a.first = begin == 0;
+                    a.last = a.keyEnd == T;
+                    a.scale = 0.07f;
+                    a.stateMax = stateMax;
+                    a.stateSum = stateSum;
+                    a.stateO = stateO;
+                    a.out = out;
+                    a.outStride = static_cast<int64_t>(H) * dv;
+                    launchMlaFlashPrefill(a, s);
+                }
+            },
+            1, 1);
+        const double flop = 2.0 * H * (nope + rope + dv) * static_cast<double>(T) *
+                            static_cast<double>(T + 1) / 2.0;
+        std::printf(
+            "{\"bench\":\"mla_prefill_attention\",\"tokens\":%lld,\"ms\":%.2f,"
+            "\"useful_TFLOPs\":%.1f}\n",
+            static_cast<long long>(T), us / 1e3, flop / (us * 1e-6) / 1e12);
+        for (void* p : local)
+            cudaFree(p);
+    }
 }
 
 void microBenchmarks(const ModelConfig& c, double bandwidth) {
@@ -369,6 +444,7 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
             "\"floor_us\":%.2f}\n",
             static_cast<long long>(context), us, bytes / bandwidth * 1e6);
     }
+    mlaPrefillMicro(c);
     for (void* p : owned)
         cudaFree(p);
 }

@@ -1307,31 +1307,44 @@ void testMlaFlash(Report& report) {
     Device<float> out(sz(T) * H * kValue);
     CUDA_CHECK(cu::configureMlaFlashPrefill());
     const float scale = 1.0f / std::sqrt(static_cast<float>(qk));
-    for (int begin = 0; begin < keys; begin += segment) {
-        const int end = std::min(keys, begin + segment);
-        std::vector<uint16_t> seg(kvBits.begin() + sz(begin) * H * kvw,
-                                  kvBits.begin() + sz(end) * H * kvw);
-        Bf16Buffer dSeg(seg);
-        cu::MlaFlashArgs a;
-        a.q = bf(dQ);
-        a.kv = bf(dSeg);
-        a.cache = cache;
-        a.queryPos0 = past;
-        a.keyBegin = begin;
-        a.keyEnd = end;
-        a.tokens = T;
-        a.heads = H;
-        a.first = begin == 0;
-        a.last = end == keys;
-        a.scale = scale;
-        a.stateMax = stateMax.get();
-        a.stateSum = stateSum.get();
-        a.stateO = stateO.get();
-        a.out = out.get();
-        a.outStride = static_cast<int64_t>(H) * kValue;
-        cu::launchMlaFlashPrefill(a, nullptr);
-        finish("launchMlaFlashPrefill");
-    }
+    // Once with whole segments, once with each segment's keys split over 3 blocks per tile.
+    const int maxSplits = 3;
+    Device<float> partMax(sz(maxSplits) * T * H), partSum(sz(maxSplits) * T * H);
+    Device<float> partO(sz(maxSplits) * T * H * kValue);
+    auto run = [&](int splits) {
+        for (int begin = 0; begin < keys; begin += segment) {
+            const int end = std::min(keys, begin + segment);
+            std::vector<uint16_t> seg(kvBits.begin() + sz(begin) * H * kvw,
+                                      kvBits.begin() + sz(end) * H * kvw);
+            Bf16Buffer dSeg(seg);
+            cu::MlaFlashArgs a;
+            a.q = bf(dQ);
+            a.kv = bf(dSeg);
+            a.cache = cache;
+            a.queryPos0 = past;
+            a.keyBegin = begin;
+            a.keyEnd = end;
+            a.tokens = T;
+            a.heads = H;
+            a.first = begin == 0;
+            a.last = end == keys;
+            a.scale = scale;
+            a.stateMax = stateMax.get();
+            a.stateSum = stateSum.get();
+            a.stateO = stateO.get();
+            a.out = out.get();
+            a.outStride = static_cast<int64_t>(H) * kValue;
+            a.splits = splits;
+            a.partialMax = partMax.get();
+            a.partialSum = partSum.get();
+            a.partialO = partO.get();
+            cu::launchMlaFlashPrefill(a, nullptr);
+            finish("launchMlaFlashPrefill");
+        }
+        return out.download();
+    };
+    const auto whole = run(1);
+    const auto split = run(maxSplits);
     std::vector<double> want(sz(T) * H * kValue);
     std::vector<double> scores(keys);
     for (int t = 0; t < T; ++t)
@@ -1363,7 +1376,8 @@ void testMlaFlash(Report& report) {
                 want[(sz(t) * H + h) * kValue + d] = acc / sum;
             }
         }
-    report.result("mla_flash_prefill (3 segments, paged)", relL2(out.download(), want), 4e-3);
+    report.result("mla_flash_prefill (3 segments, paged)", relL2(whole, want), 4e-3);
+    report.result("mla_flash_prefill (3 segments x 3 splits)", relL2(split, want), 4e-3);
 }
 
 // ---- 7. the engine's prefill paths agree ----
