@@ -60,6 +60,8 @@ SettingsDialog::SettingsDialog(const AppSettings& settings, QWidget* parent)
       dataDir_(new QLineEdit(settings.dataDir, this)) {
     setWindowTitle(tr("Folio settings"));
     setObjectName(QStringLiteral("settingsDialog"));
+    modelDir_->setObjectName(QStringLiteral("modelFolder"));
+    dataDir_->setObjectName(QStringLiteral("dataFolder"));
 
     auto* model = new QGroupBox(tr("Model"), this);
     auto* modelLayout = new QVBoxLayout(model);
@@ -171,10 +173,20 @@ QString SettingsDialog::modelProblem() const {
 }
 
 void SettingsDialog::updateModelStatus() {
-    const QString problem = modelProblem();
-    modelStatus_->setText(demo_->isChecked()  ? QString()
-                          : problem.isEmpty() ? tr("This folder holds a Kimi Linear checkpoint.")
-                                              : problem);
+    QString status;
+    if (!demo_->isChecked()) {
+        const QStringList problems = modelFolderProblems(modelDir_->text().trimmed());
+        status = problems.isEmpty() ? tr("This folder holds a Kimi Linear checkpoint.")
+                                    : tr("Not a Kimi Linear checkpoint Folio can open:");
+        for (const QString& p : problems)
+            status += QStringLiteral("\n• ") + p;
+    }
+    modelStatus_->setText(status);
+    if (isVisible()) {
+        // A wrapped label does not ask for its height by itself.
+        modelStatus_->setMinimumHeight(modelStatus_->heightForWidth(modelStatus_->width()));
+        adjustSize();
+    }
 }
 
 void SettingsDialog::accept() {

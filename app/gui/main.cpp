@@ -10,7 +10,23 @@
 #include "ui/first_run_dialog.h"
 #include "ui/main_window.h"
 
+namespace {
+
+// --help and --version answer without a display.
+bool onlyAsksForText(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray a(argv[i]);
+        if (a == "-h" || a == "--help" || a == "--help-all" || a == "-v" || a == "--version")
+            return true;
+    }
+    return false;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+    if (onlyAsksForText(argc, argv))
+        qputenv("QT_QPA_PLATFORM", "offscreen");
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("Folio"));
     QApplication::setApplicationName(QStringLiteral("folio"));

@@ -95,8 +95,9 @@ class UiCitationsTest : public QObject {
         QVERIFY(w.viewer()->pdfView()->path().endsWith(QStringLiteral("report.pdf")));
         QVERIFY(saveScreenshot(&w, QStringLiteral("ui_citations-pdf-page")));
 
-        // Next citation: the text file's lines 5-7, highlighted.
-        QVERIFY(w.chat()->nextCitation());
+        // Next citation (F8): the text file's lines 5-7, highlighted.
+        w.activateWindow();
+        QTest::keyClick(&w, Qt::Key_F8);
         QTRY_COMPARE(w.viewer()->mode(), ViewerPane::Mode::Lines);
         QCOMPARE(w.viewer()->currentPath(), QStringLiteral("notes.txt"));
         QCOMPARE(w.viewer()->codeView()->highlightedFirst(), 5);
@@ -111,14 +112,16 @@ class UiCitationsTest : public QObject {
         QVERIFY(w.banner()->text().contains(QStringLiteral("missing.pdf")));
         QCOMPARE(w.viewer()->mode(), ViewerPane::Mode::Lines);  // unchanged
 
-        // Previous twice: back on the PDF page; then find moves to the page with the words.
-        QVERIFY(w.chat()->previousCitation());
+        // Previous twice (Shift+F8): back on the PDF page; then find (Ctrl+F, type, Enter) moves
+        // to the page with the words.
+        QTest::keyClick(&w, Qt::Key_F8, Qt::ShiftModifier);
         QVERIFY(w.chat()->previousCitation());
         QTRY_COMPARE(w.viewer()->mode(), ViewerPane::Mode::PdfPages);
         QCOMPARE(w.viewer()->currentPage(), 2);
-        w.viewer()->focusFind();
-        w.viewer()->findEdit()->setText(QStringLiteral("zebra"));
-        QVERIFY(w.viewer()->findNext());
+        QTest::keyClick(&w, Qt::Key_F, Qt::ControlModifier);
+        QTRY_VERIFY(w.viewer()->findEdit()->hasFocus());
+        QTest::keyClicks(w.viewer()->findEdit(), QStringLiteral("zebra"));
+        QTest::keyClick(w.viewer()->findEdit(), Qt::Key_Return);
         QCOMPARE(w.viewer()->currentPage(), 3);
         QVERIFY(!w.viewer()->pdfView()->matches().isEmpty());
         const double zoom = w.viewer()->pdfView()->zoom();

@@ -7,7 +7,7 @@ if(NOT TARGET folio_ui)
 endif()
 find_package(Qt6 REQUIRED COMPONENTS Gui Widgets Test)
 set(FOLIO_SCREENSHOT_DIR "${CMAKE_BINARY_DIR}/test-screenshots")
-foreach(suite ui_sources ui_ask ui_citations ui_restart)
+foreach(suite ui_sources ui_ask ui_citations ui_restart ui_settings)
     folio_add_test(${suite} SOURCES ui/test_${suite}.cpp
                    LIBS folio_ui Qt6::Gui Qt6::Widgets TIMEOUT 600)
     set_target_properties(test_${suite} PROPERTIES AUTOMOC ON)
