@@ -2,6 +2,7 @@
 // Asking in the real main window on the tiny model: Ctrl+Enter asks, the answer streams into the
 // chat pane while it is generated, its statistics follow, and it is stored; Cancel stops a
 // prefill of a large source, the app stays usable and nothing half-done is stored.
+#include <QFile>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -121,6 +122,18 @@ class UiAskTest : public QObject {
         QVERIFY(shown.wait(kTimeoutMs));
         QCOMPARE(w.currentView()->messages.size(), size_t{4});
         QCOMPARE(QString::fromStdString(w.currentView()->messages[1].content), outcome.answer);
+
+        // Export as Markdown: the file holds both questions.
+        const QString exportPath = QString::fromStdString((root_ / "export.md").string());
+        QFile::remove(exportPath);
+        QSignalSpy exported(w.client(), &SessionClient::exported);
+        w.client()->exportSession(w.currentSessionId(), exportPath);
+        QVERIFY(exported.wait(kTimeoutMs));
+        QFile file(exportPath);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QString markdown = QString::fromUtf8(file.readAll());
+        QVERIFY(markdown.contains(question));
+        QVERIFY(markdown.contains(QStringLiteral("And the notice period?")));
         QVERIFY(saveScreenshot(&w, QStringLiteral("ui_ask-two-answers")));
     }
 
@@ -170,6 +183,21 @@ class UiAskTest : public QObject {
         QSignalSpy shown(&w, &MainWindow::sessionShown);
         QVERIFY(shown.wait(kTimeoutMs));
         QCOMPARE(w.currentView()->messages.size(), size_t{0});
+
+        // Esc stops it too.
+        bool escaped = false;
+        connect(w.client(), &SessionClient::progress, this, [&](const RunProgress& p) {
+            if (escaped || p.kind != RunProgress::Kind::Prefilling || p.done == 0)
+                return;
+            escaped = true;
+            QTest::keyClick(&w, Qt::Key_Escape);
+        });
+        QSignalSpy again(w.client(), &SessionClient::answerFinished);
+        w.chat()->questionEdit()->setPlainText(QStringLiteral("Summarise it again."));
+        QTest::mouseClick(w.chat()->askButton(), Qt::LeftButton);
+        QVERIFY(again.wait(kTimeoutMs));
+        QVERIFY(escaped);
+        QVERIFY(again.front().front().value<AnswerOutcome>().cancelled);
     }
 };
 
