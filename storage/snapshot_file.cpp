@@ -260,12 +260,14 @@ struct JobFailure {
     Error error;
 };
 
-// Runs `jobs` in order with the reads and the checksums overlapped: this thread issues large
-// preads (with readahead hints for what follows) straight into the destinations, one worker
-// thread checksums each chunk once it has arrived. Returns the failure of the earliest job that
-// failed (a read error or a checksum mismatch), as reading and checking them one after another
-// would. The worker is always joined before returning.
-std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
+// Runs `jobs` (numbered in file order) in the order `order`, with the reads and the checksums
+// overlapped: this thread issues large preads (with readahead hints for what follows) straight
+// into the destinations, one worker thread checksums each chunk once it has arrived. Returns the
+// failure (a read error or a checksum mismatch) of the first failing job in file order, as
+// reading and checking them one after another in file order would: once job f has failed, jobs
+// after f are skipped, but every job before f still runs. Running out of memory for the state
+// ends everything at once. The worker is always joined before returning.
+std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs, const std::vector<size_t>& order,
                                       std::vector<inference::StateTensor>& tensors,
                                       StateAllocator& allocator) {
     struct Chunk {
@@ -274,16 +276,29 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
         uint64_t size;
         bool last;  // the job's final chunk: its checksum is complete
     };
+    constexpr size_t kNone = SIZE_MAX;
     std::mutex mutex;
     std::condition_variable changed;
     std::deque<Chunk> queue;
     uint64_t inFlight = 0;
     bool closing = false;
-    std::optional<JobFailure> checkFailure;  // set under the mutex
+    size_t firstFailed = kNone;                         // under the mutex, as is `failure`
+    std::optional<JobFailure> failure;                  // that of job firstFailed
+    auto record = [&](JobFailure f, bool everything) {  // with the mutex held
+        if (everything || f.job < firstFailed) {
+            firstFailed = everything ? 0 : f.job;
+            failure = std::move(f);
+        }
+        changed.notify_all();
+    };
+    auto skipped = [&](size_t job) {
+        std::lock_guard lock(mutex);
+        return job >= firstFailed;
+    };
 
     // Checks the queued chunks in order; with `wait`, waits for more until the queue closes.
-    // Returns at a checksum mismatch (recorded in checkFailure).
     uint32_t running = 0;
+    size_t runningJob = kNone;
     auto check = [&](bool wait) {
         for (;;) {
             Chunk chunk{};
@@ -296,20 +311,19 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
                 chunk = queue.front();
                 queue.pop_front();
             }
-            running = inference::crc32c(running, {chunk.data, static_cast<size_t>(chunk.size)});
-            std::lock_guard lock(mutex);
-            inFlight -= chunk.size;
-            if (chunk.last) {
-                const ReadJob& job = jobs[chunk.job];
-                if (running != job.crc) {
-                    checkFailure = JobFailure{
-                        chunk.job, makeError(ErrorCode::Format, job.what,
-                                             ": checksum mismatch (the file is damaged)")};
-                    changed.notify_all();
-                    return;
-                }
+            if (chunk.job != runningJob) {  // a new job (the last may have been abandoned)
+                runningJob = chunk.job;
                 running = 0;
             }
+            const bool wanted = !skipped(chunk.job);
+            if (wanted)
+                running = inference::crc32c(running, {chunk.data, static_cast<size_t>(chunk.size)});
+            std::lock_guard lock(mutex);
+            inFlight -= chunk.size;
+            if (wanted && chunk.last && running != jobs[chunk.job].crc)
+                record({chunk.job, makeError(ErrorCode::Format, jobs[chunk.job].what,
+                                             ": checksum mismatch (the file is damaged)")},
+                       false);
             changed.notify_all();
         }
     };
@@ -336,17 +350,16 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
         }
     };
 
-    std::optional<JobFailure> readFailure;
     {
         Joiner joiner{worker, mutex, changed, closing};
         // Readahead: the kernel is asked (WILLNEED) for the bytes up to `upTo`, counted over
-        // the jobs in order, so that the disk stays busy while a chunk is being copied.
+        // the jobs in `order`, so that the disk stays busy while a chunk is being copied.
         uint64_t advised = 0, started = 0;
-        size_t adviseJob = 0;
-        uint64_t adviseAt = 0;  // within jobs[adviseJob]
+        size_t adviseStep = 0;  // index into order
+        uint64_t adviseAt = 0;  // within jobs[order[adviseStep]]
         auto adviseUpTo = [&](uint64_t upTo) {
-            while (adviseJob < jobs.size() && advised < upTo) {
-                const ReadJob& a = jobs[adviseJob];
+            while (adviseStep < order.size() && advised < upTo) {
+                const ReadJob& a = jobs[order[adviseStep]];
                 const uint64_t n = std::min(a.size - adviseAt, upTo - advised);
                 if (n > 0)
                     ::posix_fadvise(a.fd, static_cast<off_t>(a.offset + adviseAt),
@@ -354,23 +367,28 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
                 advised += n;
                 adviseAt += n;
                 if (adviseAt == a.size) {
-                    ++adviseJob;
+                    ++adviseStep;
                     adviseAt = 0;
                 }
             }
         };
-        for (size_t j = 0; j < jobs.size() && !readFailure; ++j) {
+        for (size_t j : order) {
             ReadJob& job = jobs[j];
+            if (skipped(j)) {
+                started += job.size;
+                continue;
+            }
             if (job.tensor >= 0) {
                 const auto t = static_cast<size_t>(job.tensor);
                 // Until the memory is there, let the disk fetch what comes next.
                 while (!allocator.settled(t) && advised < started + kWaitAhead)
                     adviseUpTo(advised + kReadChunk);
                 if (!allocator.wait(t)) {
-                    readFailure = JobFailure{
-                        j, makeError(ErrorCode::OutOfMemory, "no memory for the restored state (",
-                                     tensors[t].name, ": ", tensors[t].data.capacity() * 4,
-                                     " bytes)")};
+                    std::lock_guard lock(mutex);
+                    record({j, makeError(ErrorCode::OutOfMemory,
+                                         "no memory for the restored state (", tensors[t].name,
+                                         ": ", tensors[t].data.capacity() * 4, " bytes)")},
+                           true);
                     break;
                 }
                 job.dest = reinterpret_cast<std::byte*>(tensors[t].data.data()) + job.into;
@@ -380,16 +398,16 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
                 const uint64_t n = std::min(job.size - done, kReadChunk);
                 {
                     std::unique_lock lock(mutex);
-                    changed.wait(lock, [&] {
-                        return inFlight + n <= kMaxInFlight || checkFailure.has_value();
-                    });
-                    if (checkFailure)
-                        break;
+                    changed.wait(lock,
+                                 [&] { return inFlight + n <= kMaxInFlight || j >= firstFailed; });
+                    if (j >= firstFailed)
+                        break;  // an earlier job failed meanwhile: this one no longer matters
                 }
                 started += n;
                 adviseUpTo(started + kReadAhead);
                 if (auto s = readAll(job.fd, job.offset + done, job.dest + done, n, job.what); !s) {
-                    readFailure = JobFailure{j, s.error()};
+                    std::lock_guard lock(mutex);
+                    record({j, s.error()}, false);
                     break;
                 }
                 done += n;
@@ -402,15 +420,10 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs,
                 if (!worker.joinable())
                     check(false);
             } while (done < job.size);
-            std::lock_guard lock(mutex);
-            if (checkFailure)
-                break;
+            started += job.size - done;  // what an abandoned job leaves unread
         }
-    }  // joined: the worker has checked every chunk queued before it stopped
-    // A checksum failure belongs to a job wholly read, hence one before any failed read.
-    if (checkFailure && (!readFailure || checkFailure->job < readFailure->job))
-        return checkFailure;
-    return readFailure;
+    }  // joined: the worker has checked every chunk queued
+    return failure;
 }
 
 Status fsyncDirectory(const std::filesystem::path& dir) {
@@ -727,19 +740,22 @@ Result<RestoredState> readSnapshotChain(std::span<const std::filesystem::path> f
                                                 " MLA caches, the chain ", mlaExpected));
     }
 
-    // The tensors' memory, in the order of first use (every tensor is in the last link).
-    std::vector<size_t> order;
-    std::vector<bool> ordered(state.tensors.size(), false);
-    for (const ReadJob& job : jobs)
-        if (job.tensor >= 0 && !ordered[static_cast<size_t>(job.tensor)]) {
-            ordered[static_cast<size_t>(job.tensor)] = true;
-            order.push_back(static_cast<size_t>(job.tensor));
-        }
-    for (size_t i = 0; i < state.tensors.size(); ++i)
-        if (!ordered[i])
-            order.push_back(i);
-    StateAllocator allocator(state.tensors, std::move(elementCounts), std::move(order));
-    if (auto failure = runReadJobs(jobs, state.tensors, allocator)) {
+    // Reading order: the token ids, then tensor by tensor (in the last link's order) the
+    // sections of every link. Each file is still read front to back, and the state's memory,
+    // allocated on a helper thread in the same order, is needed one tensor at a time.
+    std::vector<size_t> order(state.tensors.size());
+    for (size_t i = 0; i < order.size(); ++i)
+        order[i] = i;
+    std::vector<size_t> readOrder;
+    for (size_t j = 0; j < jobs.size(); ++j)
+        if (jobs[j].tensor < 0)
+            readOrder.push_back(j);
+    for (size_t t = 0; t < state.tensors.size(); ++t)
+        for (size_t j = 0; j < jobs.size(); ++j)
+            if (jobs[j].tensor == static_cast<int>(t))
+                readOrder.push_back(j);
+    StateAllocator allocator(state.tensors, std::move(elementCounts), order);
+    if (auto failure = runReadJobs(jobs, readOrder, state.tensors, allocator)) {
         // Running out of memory is no fault of the files.
         const bool memory = failure->error.code == ErrorCode::OutOfMemory;
         return blame(memory ? -1 : jobs[failure->job].link, std::move(failure->error));

@@ -295,12 +295,21 @@ PRAGMA user_version = 1;
                      restored.error().message.find(files[2].string()) != std::string::npos &&
                      restored.error().message.find("mla.1.cache") != std::string::npos,
                  restored.error().message.c_str());
-        // Damage in the middle link too: the earlier one is blamed, as reading in order would.
-        flip(files[1], -(3 << 20));
+        // The last link's KDA state too (header, then token ids to 49152): named first.
+        flip(files[2], 49152 + 10, std::ios::beg);
         restored = readSnapshotChain(files, id, &bad);
         QVERIFY(!restored.ok());
-        QCOMPARE(bad, 1);
-        QVERIFY2(restored.error().message.find(files[1].string()) != std::string::npos,
+        QCOMPARE(bad, 2);
+        QVERIFY2(restored.error().message.find("kda.0.state") != std::string::npos,
+                 restored.error().message.c_str());
+        // The first link's rows too: reading goes tensor by tensor, so the last link's KDA state
+        // is checked before them, yet the first link is blamed, as reading in order would.
+        flip(files[0], -(3 << 20));
+        restored = readSnapshotChain(files, id, &bad);
+        QVERIFY(!restored.ok());
+        QCOMPARE(bad, 0);
+        QVERIFY2(restored.error().message.find(files[0].string()) != std::string::npos &&
+                     restored.error().message.find("mla.1.cache") != std::string::npos,
                  restored.error().message.c_str());
         // The first link's token ids (the section after the header's 4096 bytes).
         flip(files[0], 4096 + 100, std::ios::beg);
