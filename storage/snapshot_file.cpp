@@ -386,8 +386,8 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs, const std::vec
                 if (!allocator.wait(t)) {
                     std::lock_guard lock(mutex);
                     record({j, makeError(ErrorCode::OutOfMemory,
-                                         "no memory for the restored state (", tensors[t].name,
-                                         ": ", tensors[t].data.capacity() * 4, " bytes)")},
+                                         "no memory for the restored state (tensor ",
+                                         tensors[t].name, ")")},
                            true);
                     break;
                 }
@@ -403,14 +403,14 @@ std::optional<JobFailure> runReadJobs(std::vector<ReadJob>& jobs, const std::vec
                     if (j >= firstFailed)
                         break;  // an earlier job failed meanwhile: this one no longer matters
                 }
-                started += n;
-                adviseUpTo(started + kReadAhead);
+                adviseUpTo(started + n + kReadAhead);
                 if (auto s = readAll(job.fd, job.offset + done, job.dest + done, n, job.what); !s) {
                     std::lock_guard lock(mutex);
                     record({j, s.error()}, false);
                     break;
                 }
                 done += n;
+                started += n;
                 {
                     std::lock_guard lock(mutex);
                     queue.push_back({j, job.dest + done - n, n, done == job.size});
