@@ -36,6 +36,9 @@ constexpr int64_t kFlashSegmentRows = 16384;
 // blocks per query tile, up to this many (query × split) rows of partial softmax state.
 constexpr int kFlashPartialRows = 2048;
 constexpr int kFlashMaxSplits = 32;
+// Prefill KDA: calls of at least this many tokens use the chunked form, shorter ones the step
+// kernel token by token.
+constexpr int kKdaChunkedMinTokens = 16;
 constexpr int kLogitsRowsPerBatch = 64;
 constexpr int64_t kMaxForwardTokens = 4096;
 
@@ -89,6 +92,7 @@ struct Scratch {
     bf16 *flashQ, *flashKv;     // prefill attention: queries [T][H][qk], a segment's keys/values
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
+    float *kdaInputs, *kdaChunks;  // chunked KDA: q, k, v, g, o [T][P] and beta; per chunk tiles
     float *groupWeights, *gathered, *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
@@ -150,6 +154,7 @@ class CudaBackend final : public Backend {
         b->hostToken_ = reinterpret_cast<int32_t*>(b->hostParams_ + 1);
         const ModelConfig& c = b->config_;
         FOLIO_CUDA_TRY(configureMlaFlashPrefill());
+        FOLIO_CUDA_TRY(configureKdaChunked());
         FOLIO_CUDA_TRY(configureMlaAttention(mlaAttentionSharedBytes(
             static_cast<int>(c.numAttentionHeads), static_cast<int>(c.kvLoraRank),
             static_cast<int>(c.qkRopeHeadDim))));
@@ -497,6 +502,11 @@ class CudaBackend final : public Backend {
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
+        if (kdaChunkedShapes()) {
+            a.reserve(s.kdaInputs, 5 * T * P + T * c.kdaNumHeads);
+            a.reserve(s.kdaChunks, kdaChunkedScratchFloats(static_cast<int>(T),
+                                                           static_cast<int>(c.kdaNumHeads)));
+        }
         if (flashShapes()) {
             a.reserve(s.flashQ, T * H * c.qkHeadDim());
             a.reserve(s.flashKv, kFlashSegmentRows * H * (c.qkNopeHeadDim + c.vHeadDim));
@@ -659,7 +669,10 @@ class CudaBackend final : public Backend {
             FOLIO_TRY(gemm(k.fB, x.narrow + 3 * P + H, S, T, x.gates, 2 * P, 0.0f));
             FOLIO_TRY(gemm(k.gB, x.narrow + 3 * P + H + d, S, T, x.gates + P, 2 * P, 0.0f));
             FOLIO_TRY(timer_.mark(Component::Kda, stream_));
-            FOLIO_TRY(kdaSteps(i, s, T));
+            if (T >= kKdaChunkedMinTokens && kdaChunkedShapes())
+                FOLIO_TRY(kdaChunked(i, s, T));
+            else
+                FOLIO_TRY(kdaSteps(i, s, T));
             FOLIO_TRY(timer_.mark(Component::OtherGemms, stream_));
             FOLIO_TRY(narrow(x.attended, static_cast<int64_t>(T) * P));
             FOLIO_TRY(gemm(k.oProj, x.narrow, P, T, x.x, D, 1.0f));
@@ -682,6 +695,48 @@ class CudaBackend final : public Backend {
             FOLIO_TRY(gemm(m.oProj, x.narrow, HV, T, x.x, D, 1.0f));
         }
         return prefillFfn(i, T);
+    }
+
+    bool kdaChunkedShapes() const {
+        const ModelConfig& c = config_;
+        return c.countLayers(LayerKind::Kda) > 0 &&
+               kdaChunkedSupported(static_cast<int>(c.kdaHeadDim),
+                                   static_cast<int>(c.convKernelSize));
+    }
+
+    // Prefill of a KDA layer's recurrence in the chunked form (tensor of chunks of 64 tokens,
+    // then one sequential pass over the chunks per head and 16 value columns).
+    Status kdaChunked(int64_t i, DeviceState& s, int T) {
+        const ModelConfig& c = config_;
+        const KdaDevice& k = model_.layers[sz(i)].kda;
+        Scratch& x = scratch_;
+        KdaChunkedArgs a;
+        a.proj = x.proj;
+        a.projStride = kdaProjRows();
+        a.gates = x.gates;
+        a.gatesStride = 2 * c.kdaProjectionSize();
+        a.convTaps = k.convTaps;
+        a.convWindow = s.window[sz(i)];
+        a.state = s.recurrent[sz(i)];
+        a.decayRate = k.decayRate;
+        a.dtBias = k.dtBias;
+        a.outNorm = k.outNorm;
+        a.eps = static_cast<float>(c.rmsNormEps);
+        a.out = x.attended;
+        a.tokens = T;
+        a.heads = static_cast<int>(c.kdaNumHeads);
+        a.convWidth = static_cast<int>(c.convKernelSize);
+        const int64_t P = c.kdaProjectionSize();
+        a.q = x.kdaInputs;
+        a.k = a.q + static_cast<int64_t>(T) * P;
+        a.v = a.k + static_cast<int64_t>(T) * P;
+        a.g = a.v + static_cast<int64_t>(T) * P;
+        a.o = a.g + static_cast<int64_t>(T) * P;
+        a.beta = a.o + static_cast<int64_t>(T) * P;
+        a.chunks = x.kdaChunks;
+        launchKdaChunked(a, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
     }
 
     Status kdaSteps(int64_t i, DeviceState& s, int T) {

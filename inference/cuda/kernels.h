@@ -75,6 +75,32 @@ struct KdaStepArgs {
 bool kdaHeadDimSupported(int headDim);
 void launchKdaSteps(const KdaStepArgs& args, cudaStream_t stream);
 
+// KDA for prefill in the chunked form (kda_chunked.cu; head size 128): the same inputs, state
+// and outputs as launchKdaSteps, plus scratch: q, k, v, g [tokens][P], beta [tokens][H], o
+// [tokens][P] and `chunks` (kdaChunkedScratchFloats floats).
+struct KdaChunkedArgs {
+    const float* proj = nullptr;
+    int64_t projStride = 0;
+    const float* gates = nullptr;
+    int64_t gatesStride = 0;
+    const float* convTaps = nullptr;
+    float* convWindow = nullptr;
+    float* state = nullptr;
+    const float* decayRate = nullptr;
+    const float* dtBias = nullptr;
+    const float* outNorm = nullptr;
+    float eps = 0;
+    float* out = nullptr;
+    int tokens = 0, heads = 0, convWidth = 0;
+    float *q = nullptr, *k = nullptr, *v = nullptr, *g = nullptr, *beta = nullptr, *o = nullptr;
+    float* chunks = nullptr;
+};
+bool kdaChunkedSupported(int headDim, int convWidth);
+int64_t kdaChunkedScratchFloats(int tokens, int heads);
+// Allows the kernels their shared memory; once, before any launch.
+cudaError_t configureKdaChunked();
+void launchKdaChunked(const KdaChunkedArgs& args, cudaStream_t stream);
+
 // ---- MLA (mla_kernels.cu) ----
 // The latent cache of one layer: rows of kvLoraRank + ropeDim bf16 in pages of pageRows rows.
 struct LatentCache {

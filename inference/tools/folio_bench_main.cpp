@@ -15,7 +15,7 @@
 // resident context (fork, prefill the question, pick its first token); the device-to-device copy
 // bandwidth measured on the spot; the floor (bytes read per token / that bandwidth) and the ratio
 // to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
-// and of the MLA prefill attention kernel at T = 8K, 32K and 128K, timed with CUDA events.
+// and of the KDA and MLA prefill kernels at T = 8K, 32K and 128K, timed with CUDA events.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -298,6 +298,72 @@ void mlaPrefillMicro(const ModelConfig& c) {
     }
 }
 
+// The KDA prefill (chunked form) of one layer over T tokens, in calls of 4,096 tokens as the
+// engine makes them (the state carries from call to call), in tokens per second.
+void kdaPrefillMicro(const ModelConfig& c) {
+    using namespace cuda;
+    const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
+    const int W = static_cast<int>(c.convKernelSize), call = 4096;
+    if (!kdaChunkedSupported(d, W) || configureKdaChunked() != cudaSuccess)
+        return;
+    const int64_t P = static_cast<int64_t>(H) * d, projStride = 3 * P + H + 2 * d;
+    std::vector<void*> local;
+    KdaChunkedArgs a;
+    float* proj = deviceArray<float>(static_cast<size_t>(call * projStride), local);
+    float* gates = deviceArray<float>(static_cast<size_t>(call * 2 * P), local);
+    float* inputs = deviceArray<float>(static_cast<size_t>(5 * call * P + call * H), local);
+    a.chunks = deviceArray<float>(static_cast<size_t>(kdaChunkedScratchFloats(call, H)), local);
+    float* taps = deviceArray<float>(static_cast<size_t>(3 * P * W), local);
+    float* decayRate = deviceArray<float>(static_cast<size_t>(H), local);
+    float* outNorm = deviceArray<float>(static_cast<size_t>(d), local);
+    a.convTaps = taps;
+    a.decayRate = decayRate;
+    a.outNorm = outNorm;
+    a.convWindow = deviceArray<float>(static_cast<size_t>(3 * (W - 1) * P), local);
+    a.state = deviceArray<float>(static_cast<size_t>(H) * d * d, local);
+    a.dtBias = deviceArray<float>(static_cast<size_t>(P), local);
+    a.out = deviceArray<float>(static_cast<size_t>(call * P), local);
+    if (proj == nullptr || gates == nullptr || inputs == nullptr || a.chunks == nullptr ||
+        a.out == nullptr) {
+        for (void* p : local)
+            cudaFree(p);
+        return;
+    }
+    launchFillFloat(proj, call * projStride, 0.01f, nullptr);
+    launchFillFloat(gates, call * 2 * P, -1.0f, nullptr);
+    launchFillFloat(decayRate, H, 1.0f, nullptr);
+    launchFillFloat(taps, 3 * P * W, 0.25f, nullptr);
+    launchFillFloat(outNorm, d, 1.0f, nullptr);
+    a.proj = proj;
+    a.projStride = projStride;
+    a.gates = gates;
+    a.gatesStride = 2 * P;
+    a.eps = 1e-5f;
+    a.tokens = call;
+    a.heads = H;
+    a.convWidth = W;
+    a.q = inputs;
+    a.k = a.q + call * P;
+    a.v = a.k + call * P;
+    a.g = a.v + call * P;
+    a.o = a.g + call * P;
+    a.beta = a.o + call * P;
+    for (int64_t T : {int64_t{8192}, int64_t{32768}, int64_t{131072}}) {
+        const double us = timeKernel(
+            [&](cudaStream_t s) {
+                for (int64_t done = 0; done < T; done += call)
+                    launchKdaChunked(a, s);
+            },
+            1, 1);
+        std::printf(
+            "{\"bench\":\"kda_prefill\",\"tokens\":%lld,\"ms\":%.2f,"
+            "\"tokens_per_s_per_layer\":%.3g}\n",
+            static_cast<long long>(T), us / 1e3, static_cast<double>(T) / (us * 1e-6));
+    }
+    for (void* p : local)
+        cudaFree(p);
+}
+
 void microBenchmarks(const ModelConfig& c, double bandwidth) {
     using namespace folio::inference::cuda;
     std::vector<void*> owned;
@@ -445,6 +511,7 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
             static_cast<long long>(context), us, bytes / bandwidth * 1e6);
     }
     mlaPrefillMicro(c);
+    kdaPrefillMicro(c);
     for (void* p : owned)
         cudaFree(p);
 }

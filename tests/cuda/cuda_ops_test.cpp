@@ -646,6 +646,74 @@ void testKda(Report& report, int headDim) {
     }
 }
 
+// The chunked prefill form (head size 128) against the same reference: calls of 150 tokens
+// (two whole chunks and a short one), 5 (one short chunk) and 64 (exactly one), each continuing
+// the state and window of the one before.
+void testKdaChunked(Report& report) {
+    Rng rng(300);
+    const int H = kKdaHeads, d = 128, P = H * d, hist = kConvWidth - 1;
+    const float eps = 1e-5f;
+    if (!cu::kdaChunkedSupported(d, kConvWidth))
+        throw std::runtime_error("kdaChunkedSupported(128) is false");
+    CUDA_CHECK(cu::configureKdaChunked());
+    KdaCase c{H, d, 3 * P + H + 5, 2 * P + 3, {}, {}, {}, {}, {}, {}};
+    c.taps = randomFloats(sz(3) * P * kConvWidth, rng, -0.6f, 0.6f);
+    for (int h = 0; h < H; ++h)
+        c.decayRate.push_back(std::exp(rng.uniform(-2.0f, 1.0f)));
+    c.dtBias = randomFloats(P, rng, -1, 1);
+    c.outNorm = randomFloats(d, rng, 0.5f, 1.5f);
+    c.window = randomFloats(sz(3) * hist * P, rng, -1, 1);
+    c.state = randomFloats(sz(H) * d * d, rng, -0.2f, 0.2f);
+    Device<float> dTaps(c.taps), dDecay(c.decayRate), dDt(c.dtBias), dOutNorm(c.outNorm);
+    Device<float> dWindow(c.window), dState(c.state);
+    for (int T : {150, 5, 64}) {
+        const std::string name = "kda_chunked_t" + std::to_string(T);
+        std::vector<float> proj(sz(T * c.projStride)), gates(sz(T * c.gatesStride));
+        for (int t = 0; t < T; ++t) {
+            for (int i = 0; i < 3 * P; ++i)
+                proj[sz(t * c.projStride + i)] = rng.uniform(-1, 1);
+            for (int h = 0; h < H; ++h)
+                proj[sz(t * c.projStride + 3 * P + h)] = rng.uniform(-3, 3);
+            for (int i = 0; i < P; ++i)
+                gates[sz(t * c.gatesStride + i)] = rng.uniform(-3, 1);
+            for (int i = 0; i < P; ++i)
+                gates[sz(t * c.gatesStride + P + i)] = rng.uniform(-3, 3);
+        }
+        Device<float> dProj(proj), dGates(gates), dOut(sz(T) * P);
+        Device<float> inputs(sz(5) * T * P + sz(T) * H);
+        Device<float> chunks(sz(cu::kdaChunkedScratchFloats(T, H)));
+        cu::KdaChunkedArgs a;
+        a.proj = dProj.get();
+        a.projStride = c.projStride;
+        a.gates = dGates.get();
+        a.gatesStride = c.gatesStride;
+        a.convTaps = dTaps.get();
+        a.convWindow = dWindow.get();
+        a.state = dState.get();
+        a.decayRate = dDecay.get();
+        a.dtBias = dDt.get();
+        a.outNorm = dOutNorm.get();
+        a.eps = eps;
+        a.out = dOut.get();
+        a.tokens = T;
+        a.heads = H;
+        a.convWidth = kConvWidth;
+        a.q = inputs.get();
+        a.k = a.q + sz(T) * P;
+        a.v = a.k + sz(T) * P;
+        a.g = a.v + sz(T) * P;
+        a.o = a.g + sz(T) * P;
+        a.beta = a.o + sz(T) * P;
+        a.chunks = chunks.get();
+        cu::launchKdaChunked(a, nullptr);
+        finish("launchKdaChunked " + name);
+        const auto want = kdaReference(c, proj, gates, T, eps);
+        report.result(name + "_out", relL2(dOut.download(), want), 1e-4);
+        report.result(name + "_state", relL2(dState.download(), c.state), 1e-4);
+        report.result(name + "_window (max abs)", maxAbs(dWindow.download(), c.window), 0.0);
+    }
+}
+
 // ---- 3. MLA ----
 void testMla(Report& report) {
     Rng rng(3);
@@ -1447,6 +1515,7 @@ int main() {
     section(report, "gemv", testGemv);
     section(report, "kda_d128", [](Report& r) { testKda(r, 128); });
     section(report, "kda_d64", [](Report& r) { testKda(r, 64); });
+    section(report, "kda_chunked", testKdaChunked);
     section(report, "mla", testMla);
     section(report, "moe", testMoe);
     section(report, "sample", testSample);
