@@ -188,7 +188,7 @@ void ChatPane::copyLastAnswer() {
 
 void ChatPane::regenerate() {
     if (const QString question = lastQuestion(); !question.isEmpty() && !answering_)
-        emit askRequested(question);
+        emit regenerateRequested(question);
 }
 
 QString ChatPane::lastAnswer() const {

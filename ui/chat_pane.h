@@ -3,10 +3,11 @@
 // stream in, each answer's statistics — and the question box with Ask, Stop, Copy, Regenerate and
 // Export. Citations in answers are links; clicking one (or next/previous citation) emits
 // citationActivated with the citation as the model wrote it.
-// Owns: the transcript entries and its widgets. Promises: streamed text appears within one
-// rendering interval (≤ 50 ms) of arriving; a stopped or failed answer keeps what was streamed
-// and says so; while an answer runs Ask and Regenerate are disabled and Stop is enabled. When the
-// demo model is in use every answer is labelled "Demo model — answers are not meaningful".
+// Regenerate asks the last question again (regenerateRequested, so that the caller can sample
+// with another seed). Owns: the transcript entries and its widgets. Promises: streamed text appears
+// within one rendering interval (≤ 50 ms) of arriving; a stopped or failed answer keeps what was
+// streamed and says so; while an answer runs Ask and Regenerate are disabled and Stop is enabled.
+// When the demo model is in use every answer is labelled "Demo model — answers are not meaningful".
 // Never resolves citations and never calls the service.
 #pragma once
 
@@ -60,6 +61,7 @@ class ChatPane : public QWidget {
 
   signals:
     void askRequested(const QString& question);
+    void regenerateRequested(const QString& question);
     void stopRequested();
     void exportRequested();
     void citationActivated(const folio::ingest::Citation& citation);

@@ -171,7 +171,11 @@ void MainWindow::connectPanes() {
     });
     connect(sessions_, &SessionListPane::newRequested, this, &MainWindow::newSession);
     connect(sessions_, &SessionListPane::renameRequested, this,
-            [this](int64_t id, const QString& name) { client_->renameSession(id, name); });
+            [this](int64_t id, const QString& name) {
+                client_->renameSession(id, name);
+                if (id == sessionId_)
+                    client_->loadSession(id);  // the title shows the new name
+            });
     connect(sessions_, &SessionListPane::deleteRequested, this, [this](int64_t id) {
         if (id == sessionId_) {
             sessionId_ = 0;
@@ -201,7 +205,9 @@ void MainWindow::connectPanes() {
                 viewer_->showLocation(view_->documents[i]);
     });
 
-    connect(chat_, &ChatPane::askRequested, this, &MainWindow::ask);
+    connect(chat_, &ChatPane::askRequested, this, [this](const QString& q) { ask(q); });
+    connect(chat_, &ChatPane::regenerateRequested, this,
+            [this](const QString& q) { ask(q, ++regenerations_); });
     connect(chat_, &ChatPane::stopRequested, this, [this] { client_->cancel(); });
     connect(chat_, &ChatPane::exportRequested, this, &MainWindow::exportCurrentSession);
     connect(chat_, &ChatPane::citationActivated, this, &MainWindow::openCitation);
@@ -327,7 +333,7 @@ void MainWindow::addPaths(const QStringList& paths) {
     client_->addSources(sessionId_, paths);
 }
 
-void MainWindow::ask(const QString& question) {
+void MainWindow::ask(const QString& question, uint64_t seedOffset) {
     if (sessionId_ == 0) {
         banner_->show(MessageBanner::Level::Warning, tr("Create or choose a session first."));
         return;
@@ -337,7 +343,7 @@ void MainWindow::ask(const QString& question) {
                       tr("No model is open; choose one in File › Settings."));
         return;
     }
-    client_->ask(sessionId_, question);
+    client_->ask(sessionId_, question, seedOffset);
 }
 
 void MainWindow::newSession() {

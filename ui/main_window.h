@@ -69,7 +69,7 @@ class MainWindow : public QMainWindow {
     void showSession(SessionViewPtr view);
     void openCitation(const ingest::Citation& citation);
     void addPaths(const QStringList& paths);
-    void ask(const QString& question);
+    void ask(const QString& question, uint64_t seedOffset = 0);
 
     LaunchOptions options_;
     std::unique_ptr<SessionClient> client_;
@@ -78,6 +78,7 @@ class MainWindow : public QMainWindow {
     int64_t answeringSession_ = 0;
     SessionViewPtr view_;
     QStringList pendingPaths_;  // dropped before any session existed
+    uint64_t regenerations_ = 0;
 
     MessageBanner* banner_;
     SessionListPane* sessions_;

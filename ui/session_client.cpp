@@ -414,9 +414,10 @@ void SessionClient::prepare(int64_t sessionId) {
     });
 }
 
-void SessionClient::ask(int64_t sessionId, const QString& question) {
+void SessionClient::ask(int64_t sessionId, const QString& question, uint64_t seedOffset) {
     session::AskOptions askOptions;
     askOptions.generation = options_.generation;
+    askOptions.generation.sampling.seed += seedOffset;
     post([this, sessionId, question, askOptions](WorkerState& state,
                                                  const std::atomic<bool>& cancel) {
         AnswerOutcome outcome;

@@ -91,7 +91,8 @@ class SessionClient : public QObject {
     void moveSource(int64_t sessionId, int64_t sourceId, int64_t position);
     void removeSource(int64_t sessionId, int64_t sourceId);
     void prepare(int64_t sessionId);
-    void ask(int64_t sessionId, const QString& question);
+    // seedOffset is added to the sampling seed (Regenerate asks again with a different one).
+    void ask(int64_t sessionId, const QString& question, uint64_t seedOffset = 0);
     void exportSession(int64_t sessionId, const QString& filePath);
     void cancel();
 

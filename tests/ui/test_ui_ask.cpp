@@ -116,14 +116,23 @@ class UiAskTest : public QObject {
         QVERIFY(again.stats.reusedTokens > 0);
         QVERIFY(again.stats.prefilledTokens < again.stats.reusedTokens);
 
-        // Both exchanges are stored with the session.
+        // Regenerate asks the last question again.
+        QSignalSpy third(w.client(), &SessionClient::answerFinished);
+        for (QPushButton* b : w.chat()->findChildren<QPushButton*>())
+            if (b->text() == QStringLiteral("Regenerate"))
+                QTest::mouseClick(b, Qt::LeftButton);
+        QVERIFY(third.wait(kTimeoutMs));
+        QCOMPARE(third.front().front().value<AnswerOutcome>().question,
+                 QStringLiteral("And the notice period?"));
+
+        // All three exchanges are stored with the session.
         w.client()->loadSession(w.currentSessionId());
         QSignalSpy shown(&w, &MainWindow::sessionShown);
         QVERIFY(shown.wait(kTimeoutMs));
-        QCOMPARE(w.currentView()->messages.size(), size_t{4});
+        QCOMPARE(w.currentView()->messages.size(), size_t{6});
         QCOMPARE(QString::fromStdString(w.currentView()->messages[1].content), outcome.answer);
 
-        // Export as Markdown: the file holds both questions.
+        // Export as Markdown: the file holds the questions.
         const QString exportPath = QString::fromStdString((root_ / "export.md").string());
         QFile::remove(exportPath);
         QSignalSpy exported(w.client(), &SessionClient::exported);
