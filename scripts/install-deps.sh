@@ -11,7 +11,7 @@ packages=(
     libsqlite3-dev
     libpoppler-qt6-dev libgit2-dev qpdf fonts-dejavu-core  # ingest: PDF text, git ignore rules; tests: encrypt/rotate PDFs, fonts for drawn PDFs
     librsvg2-bin  # packaging: the PNG icons are rendered from the SVG at build time (rsvg-convert)
-    qt6-qpa-plugins qt6-wayland  # the desktop app: platform themes (system light/dark palette), native Wayland
+    qt6-qpa-plugins  # the desktop app: platform themes (follows the system light/dark palette)
 )
 
 missing=()
