@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Quick start, command 1: installs the build dependencies, builds Folio and opens the desktop
-# application on the bundled demo model, with a demo session of public-domain texts ready to ask.
+# application on the bundled demo model, with a demo session of public-domain texts ready to ask
+# (data in ~/.local/share/folio-demo).
 # The demo model has random weights (generated on first use by Folio's own tool): its answers are
 # not meaningful, and the app labels it so wherever it is in use.
 #   --engine-demo   run the engine's own console demo (folio-engine demo) instead of the app;
@@ -33,4 +34,6 @@ if [ "$engine_demo" -eq 1 ]; then
     exec ./build/folio-engine demo "${args[@]}"
 fi
 cmake --build build --target folio
-exec ./build/folio --demo "${args[@]}"
+# A data folder of its own, so the demo session is there on the first run whatever else the
+# default data folder holds.
+exec ./build/folio --demo --data "${XDG_DATA_HOME:-$HOME/.local/share}/folio-demo" "${args[@]}"
