@@ -24,9 +24,9 @@ using namespace cuda;
 
 constexpr int kPageRows = 4096;
 constexpr int kDecodeSplits = 132;
-// Prefill MoE: up to this many tokens per forward call, all experts run in two grouped
-// launches that read each weight once (a question); longer chunks run expert by expert on
-// cuBLAS, whose tiles suit the ~T / 32 rows each expert then gets.
+// Prefill MoE: every expert in two grouped launches, the pairs grouped on the GPU. Up to this
+// many tokens per forward call (a question) each weight goes straight into registers once per
+// 32 pairs; longer calls go through 64 × 64 shared-memory tiles.
 constexpr int kGroupedMoeMaxTokens = 256;
 // Prefill attention: calls of at least this many tokens use the expanded (flash) form, with the
 // cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
@@ -495,10 +495,9 @@ class CudaBackend final : public Backend {
         a.reserve(s.groupCounts, c.numExperts + 2);
         a.reserve(s.groupStart, c.numExperts + 2);
         a.reserve(s.groupCursor, c.numExperts + 2);
-        const int64_t groupedT = std::min<int64_t>(T, kGroupedMoeMaxTokens);
-        a.reserve(s.moeActHi, groupedT * slots * c.moeIntermediateSize);
-        a.reserve(s.moeActLo, groupedT * slots * c.moeIntermediateSize);
-        a.reserve(s.moeOut, groupedT * slots * D);
+        a.reserve(s.moeActHi, T * slots * c.moeIntermediateSize);
+        a.reserve(s.moeActLo, T * slots * c.moeIntermediateSize);
+        a.reserve(s.moeOut, T * slots * D);
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
@@ -902,14 +901,14 @@ class CudaBackend final : public Backend {
         FOLIO_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, E, T, D, &one, f.routerF32,
                                      D, x.normed, D, &zero, x.routerLogits, E));
         // The grouped kernel's blocks own 64 output rows of an expert.
-        const bool grouped =
-            T <= kGroupedMoeMaxTokens && c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
+        // The grouped kernels' blocks own 64 output rows of an expert.
+        const bool grouped = c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
         MoeSelectArgs sel = selectArgs(f, T);
         sel.sharedSlots = grouped && f.sharedInTable ? 1 : 0;  // the shared expert as a slot
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         if (grouped) {
-            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots));
+            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, T > kGroupedMoeMaxTokens));
             if (f.hasShared && !f.sharedInTable)
                 FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
         } else {
@@ -920,9 +919,9 @@ class CudaBackend final : public Backend {
         return timer_.mark(Component::OtherGemms, stream_);
     }
 
-    // Short prompts (a question): every chosen expert's SwiGLU in two grouped launches, pairs
-    // grouped on the GPU, each weight read once.
-    Status groupedExperts(const FfnDevice& f, int T, int sharedSlots) {
+    // Every chosen expert's SwiGLU in two grouped launches, the pairs grouped on the GPU: each
+    // weight read once per 32 pairs (short prompts) or through 64 × 64 shared tiles (tiled).
+    Status groupedExperts(const FfnDevice& f, int T, int sharedSlots, bool tiled) {
         const ModelConfig& c = config_;
         Scratch& x = scratch_;
         const int D = static_cast<int>(c.hiddenSize), E = static_cast<int>(c.numExperts);
@@ -946,6 +945,7 @@ class CudaBackend final : public Backend {
         up.inputBySlot = true;
         up.slotsPerRow = slots;
         up.swiglu = true;
+        up.tiled = tiled;
         up.outHi = x.moeActHi;
         up.outLo = x.moeActLo;
         launchExpertGemm(up, stream_);
@@ -960,6 +960,7 @@ class CudaBackend final : public Backend {
         down.xHi = x.moeActHi;
         down.xLo = x.moeActLo;
         down.xStride = I;
+        down.tiled = tiled;
         down.out = x.moeOut;
         launchExpertGemm(down, stream_);
         launchMoeCombine(x.x, x.moeOut, x.slotWeights, T, slots, D, stream_);

@@ -224,6 +224,9 @@ struct ExpertGemmArgs {
     bool inputBySlot = false;
     int slotsPerRow = 1;
     bool swiglu = false;
+    // Many pairs per group (long prompts): 64 × 64 tiles through shared memory; needs
+    // cols % 32 == 0.
+    bool tiled = false;
     bf16* outHi = nullptr;
     bf16* outLo = nullptr;
     float* out = nullptr;

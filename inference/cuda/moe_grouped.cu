@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MoE for many tokens at once, with no host round trip: the (token, slot) pairs chosen by the
 // router are grouped by expert on the GPU (count, scan, place), then each expert's SwiGLU MLP
-// runs as a grouped product on tensor cores — one launch for every expert's gate and up rows,
-// one for every expert's down rows. A block owns 64 output rows of one expert and walks that
-// expert's pairs 32 at a time, so each weight is read once per 32 pairs (once in all for a short
-// question). Activations enter as two bf16 terms (hi + lo), accumulation is fp32.
+// runs as a grouped product on tensor cores — one launch for every expert's gate and up rows
+// (SwiGLU fused), one for every expert's down rows. A block owns 64 output rows of one expert.
+// Two forms: for a few pairs per expert (a question) the block walks them 32 at a time with the
+// weights loaded straight into fragments, so each weight is read once; for many (long prompts)
+// 64 × 64 tiles go through shared memory (cp.async double-buffered, ldmatrix). Activations
+// enter as two bf16 terms (hi + lo), accumulation is fp32.
 #include "device_math.cuh"
 #include "kernels.h"
 #include "mma.cuh"
@@ -121,6 +123,135 @@ __global__ void __launch_bounds__(32 * kWarps) groupedKernel(ExpertGemmArgs a) {
     }
 }
 
+// ---- the tiled form, for many pairs per expert ----
+// A block computes 64 output rows × 64 pairs of one expert; k advances 32 at a time through
+// shared memory (cp.async, double-buffered): the weight tile once, the pairs' hi and lo input
+// rows once, then ldmatrix fragments for every warp (16 rows × 64 pairs each).
+constexpr int kTileRows = 64, kTilePairs = 64, kTileK = 32, kTilePitch = kTileK + 8;
+
+__device__ __forceinline__ uint32_t smemAddress(const void* p) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void copy16(void* dst, const void* src) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smemAddress(dst)), "l"(src));
+}
+__device__ __forceinline__ void ldsm4(uint32_t r[4], const bf16* p) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(smemAddress(p)));
+}
+
+template <bool kSwiglu>
+__global__ void __launch_bounds__(32 * kWarps) tiledGroupedKernel(ExpertGemmArgs a) {
+    constexpr int kMats = kSwiglu ? 2 : 1;
+    __shared__ __align__(16) bf16 wTile[2][kMats][kTileRows][kTilePitch];
+    __shared__ __align__(16) bf16 xHiTile[2][kTilePairs][kTilePitch];
+    __shared__ __align__(16) bf16 xLoTile[2][kTilePairs][kTilePitch];
+    const int expert = blockIdx.y;
+    const int begin = a.groupStart[expert], count = a.groupStart[expert + 1] - begin;
+    if (count == 0)
+        return;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, tg = lane & 3;
+    const int rowBase = blockIdx.x * kTileRows;
+    const bf16* w = a.table[expert];
+
+    for (int pass = 0; pass < count; pass += kTilePairs) {
+        // This thread's share of the copies: rows (tid / 4) and (tid / 4 + 32), 16-byte chunk
+        // tid % 4 of the 32-wide k slice.
+        const int chunk = tid & 3, r0 = tid >> 2;
+        const bf16* wRows[kMats][2];
+        const bf16* hiRows[2];
+        const bf16* loRows[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = r0 + 32 * h;
+#pragma unroll
+            for (int m = 0; m < kMats; ++m)
+                wRows[m][h] = w + (static_cast<int64_t>(m) * a.rows + rowBase + r) * a.cols;
+            const int sorted = begin + min(pass + r, count - 1);
+            const int64_t row = a.inputBySlot ? a.order[sorted] / a.slotsPerRow : sorted;
+            hiRows[h] = a.xHi + row * a.xStride;
+            loRows[h] = a.xLo + row * a.xStride;
+        }
+        auto load = [&](int stage, int k0) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int r = r0 + 32 * h, col = k0 + chunk * 8;
+#pragma unroll
+                for (int m = 0; m < kMats; ++m)
+                    copy16(&wTile[stage][m][r][chunk * 8], wRows[m][h] + col);
+                copy16(&xHiTile[stage][r][chunk * 8], hiRows[h] + col);
+                copy16(&xLoTile[stage][r][chunk * 8], loRows[h] + col);
+            }
+            asm volatile("cp.async.commit_group;\n" ::);
+        };
+        float acc[kMats][kTilePairs / 8][4];
+#pragma unroll
+        for (int m = 0; m < kMats; ++m)
+#pragma unroll
+            for (int j = 0; j < kTilePairs / 8; ++j)
+                acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f;
+        __syncthreads();  // the previous pass is done with the tiles
+        load(0, 0);
+        int stage = 0;
+        for (int k0 = 0; k0 < a.cols; k0 += kTileK) {
+            if (k0 + kTileK < a.cols) {
+                load(stage ^ 1, k0 + kTileK);
+                asm volatile("cp.async.wait_group 1;\n" ::);
+            } else {
+                asm volatile("cp.async.wait_group 0;\n" ::);
+            }
+            __syncthreads();
+#pragma unroll
+            for (int kk = 0; kk < kTileK / 16; ++kk) {
+                uint32_t af[kMats][4];
+#pragma unroll
+                for (int m = 0; m < kMats; ++m)
+                    ldsm4(af[m],
+                          &wTile[stage][m][16 * warp + (lane & 15)][16 * kk + (lane >> 4) * 8]);
+#pragma unroll
+                for (int j = 0; j < kTilePairs / 8; j += 2) {
+                    uint32_t bh[4], bl[4];
+                    const int row = 8 * j + (lane & 7) + (lane >> 4) * 8;
+                    const int col = 16 * kk + ((lane >> 3) & 1) * 8;
+                    ldsm4(bh, &xHiTile[stage][row][col]);
+                    ldsm4(bl, &xLoTile[stage][row][col]);
+#pragma unroll
+                    for (int m = 0; m < kMats; ++m) {
+                        mma(acc[m][j], af[m], bh[0], bh[1]);
+                        mma(acc[m][j], af[m], bl[0], bl[1]);
+                        mma(acc[m][j + 1], af[m], bh[2], bh[3]);
+                        mma(acc[m][j + 1], af[m], bl[2], bl[3]);
+                    }
+                }
+            }
+            __syncthreads();  // everyone is done with this stage before it is refilled
+            stage ^= 1;
+        }
+        // C fragment: rows (features) g, g + 8 of the warp's 16; columns (pairs) 2 tg, 2 tg + 1.
+#pragma unroll
+        for (int j = 0; j < kTilePairs / 8; ++j) {
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+                const int pos = pass + 8 * j + 2 * tg + (e & 1);
+                if (pos >= count)
+                    continue;
+                const int feature = rowBase + 16 * warp + g + (e >> 1) * 8;
+                const int sorted = begin + pos;
+                if constexpr (kSwiglu) {
+                    const float v = siluf(acc[0][j][e]) * acc[1][j][e];
+                    const bf16 hi = __float2bfloat16(v);
+                    const int64_t at = static_cast<int64_t>(sorted) * a.rows + feature;
+                    a.outHi[at] = hi;
+                    a.outLo[at] = __float2bfloat16(v - __bfloat162float(hi));
+                } else {
+                    a.out[static_cast<int64_t>(a.order[sorted]) * a.rows + feature] = acc[0][j][e];
+                }
+            }
+        }
+    }
+}
+
 }  // namespace
 
 void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* counts,
@@ -136,6 +267,13 @@ void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* cou
 
 void launchExpertGemm(const ExpertGemmArgs& a, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(a.rows / kRowsPerBlock), static_cast<unsigned>(a.groups));
+    if (a.tiled) {
+        if (a.swiglu)
+            tiledGroupedKernel<true><<<grid, 32 * kWarps, 0, stream>>>(a);
+        else
+            tiledGroupedKernel<false><<<grid, 32 * kWarps, 0, stream>>>(a);
+        return;
+    }
     if (a.swiglu)
         groupedKernel<true><<<grid, 32 * kWarps, 0, stream>>>(a);
     else

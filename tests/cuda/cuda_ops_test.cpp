@@ -1138,35 +1138,41 @@ void testMoe(Report& report) {
         cu::launchMoeGroupPairs(dIds.get(), pairs, groups, counts.get(), start.get(), cursor.get(),
                                 order.get(), nullptr);
         finish("launchMoeGroupPairs");
-        cu::ExpertGemmArgs up;
-        up.table = dUpTable.get();
-        up.groups = groups;
-        up.rows = kExpertInner;
-        up.cols = kHidden;
-        up.groupStart = start.get();
-        up.order = order.get();
-        up.xHi = bf(dxHi);
-        up.xLo = bf(dxLo);
-        up.xStride = kHidden;
-        up.inputBySlot = true;
-        up.slotsPerRow = slots;
-        up.swiglu = true;
-        up.outHi = reinterpret_cast<cu::bf16*>(actHi.get());
-        up.outLo = reinterpret_cast<cu::bf16*>(actLo.get());
-        cu::launchExpertGemm(up, nullptr);
-        finish("launchExpertGemm (gate, up)");
-        cu::ExpertGemmArgs down = up;
-        down.table = dDownTable.get();
-        down.rows = kHidden;
-        down.cols = kExpertInner;
-        down.xHi = bf(actHi);
-        down.xLo = bf(actLo);
-        down.xStride = kExpertInner;
-        down.inputBySlot = false;
-        down.swiglu = false;
-        down.out = out.get();
-        cu::launchExpertGemm(down, nullptr);
-        finish("launchExpertGemm (down)");
+        auto runExperts = [&](bool tiled) {
+            cu::ExpertGemmArgs up;
+            up.tiled = tiled;
+            up.table = dUpTable.get();
+            up.groups = groups;
+            up.rows = kExpertInner;
+            up.cols = kHidden;
+            up.groupStart = start.get();
+            up.order = order.get();
+            up.xHi = bf(dxHi);
+            up.xLo = bf(dxLo);
+            up.xStride = kHidden;
+            up.inputBySlot = true;
+            up.slotsPerRow = slots;
+            up.swiglu = true;
+            up.outHi = reinterpret_cast<cu::bf16*>(actHi.get());
+            up.outLo = reinterpret_cast<cu::bf16*>(actLo.get());
+            cu::launchExpertGemm(up, nullptr);
+            finish("launchExpertGemm (gate, up)");
+            cu::ExpertGemmArgs down = up;
+            down.table = dDownTable.get();
+            down.rows = kHidden;
+            down.cols = kExpertInner;
+            down.xHi = bf(actHi);
+            down.xLo = bf(actLo);
+            down.xStride = kExpertInner;
+            down.inputBySlot = false;
+            down.swiglu = false;
+            down.out = out.get();
+            cu::launchExpertGemm(down, nullptr);
+            finish("launchExpertGemm (down)");
+            return out.download();
+        };
+        const auto direct = runExperts(false);
+        const auto tiled = runExperts(true);
 
         const auto starts = start.download();
         const auto ordered = order.download();
@@ -1203,7 +1209,8 @@ void testMoe(Report& report) {
                 want[sz(p) * kHidden + n] = sum;
             }
         }
-        report.result("moe_grouped_swiglu", relL2(out.download(), want), 5e-5);
+        report.result("moe_grouped_swiglu", relL2(direct, want), 5e-5);
+        report.result("moe_grouped_swiglu_tiled", relL2(tiled, want), 5e-5);
     }
 }
 
