@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "demo_content.h"
 
+#include <filesystem>
+
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
@@ -9,14 +11,10 @@
 
 namespace folio::ui {
 
-Status ensureDemoModel(const QString& folder) {
-    const QDir dir(folder);
-    if (QFileInfo::exists(dir.filePath("model.safetensors")) &&
-        QFileInfo::exists(dir.filePath("tiktoken.model")) &&
-        QFileInfo::exists(dir.filePath("tokenizer_config.json")))
-        return {};
-    FOLIO_ASSIGN_OR_RETURN(std::string json, inference::presetConfigJson("demo"));
-    return inference::writeRandomModel(folder.toStdString(), json, 1234);
+Result<QString> locateDemoModelFolder(const QString& fallback) {
+    FOLIO_ASSIGN_OR_RETURN(std::filesystem::path found,
+                           inference::locateDemoModel(fallback.toStdString()));
+    return QString::fromStdString(found.string());
 }
 
 QString bundledDemoCorpusDir() {

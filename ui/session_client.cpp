@@ -116,19 +116,22 @@ void SessionClient::failOnWorker(const QString& what, const Error& error) {
 }
 
 void SessionClient::start() {
-    const LaunchOptions options = options_;
-    post([this, options](WorkerState& state, const std::atomic<bool>& cancel) {
+    post([this, launch = options_](WorkerState& state, const std::atomic<bool>& cancel) {
+        LaunchOptions options = launch;
         if (options.demoModel) {
+            // The installed or built demo model, else one written to the data folder.
             onUi([this] {
-                emit progress({RunProgress::Kind::Loading, QStringLiteral("Writing the demo model"),
+                emit progress({RunProgress::Kind::Loading, QStringLiteral("Finding the demo model"),
                                0, 0, 0, -1});
             });
-            if (Status made = ensureDemoModel(options.modelDir); !made) {
+            auto found = locateDemoModelFolder(options.modelDir);
+            if (!found) {
                 const QString message = QStringLiteral("Could not write the demo model to %1: %2")
-                                            .arg(options.modelDir, qs(made.error().message));
+                                            .arg(options.modelDir, qs(found.error().message));
                 onUi([this, message] { emit openFailed(message); });
                 return;
             }
+            options.modelDir = *found;
         }
         session::ServiceOptions serviceOptions = options.serviceOptions();
         serviceOptions.engine.onLoadProgress = [this](uint64_t done, uint64_t total) {
