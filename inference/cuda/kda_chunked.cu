@@ -8,9 +8,9 @@
 //     e^{Γ_r-Γ_j} (j ≤ r) with the pairwise decays taken directly (never e^Γ times e^{-Γ}, so
 //     strong decay cannot overflow), and the forward substitution (I + L) W = β e^Γ K,
 //     (I + L) U = β V;
-//  3. state pass: per head and 16 value columns, chunk after chunk: V' = U - W S,
+//  3. state pass: per head and 32 value columns, chunk after chunk: V' = U - W S,
 //     O = (Q e^Γ) S + A V', S = e^{Γ_last} S + (K e^{Γ_last - Γ})ᵀ V' — the value columns of the
-//     state evolve independently, which is what lets 256 blocks share the sequential part;
+//     state evolve independently, which is what lets 128 blocks share the sequential part;
 //  4. the gated RMSNorm of the output.
 // The same algebra as the CPU reference's kdaChunkedHead; fp32 throughout. The state after the
 // call is exact for any number of tokens (a last chunk may be short).
@@ -20,8 +20,9 @@
 namespace folio::inference::cuda {
 namespace {
 
-constexpr int kD = 128, kC = 64, kCols = 16, kThreads = 256;
+constexpr int kD = 128, kC = 64, kCols = 32, kThreads = 256;
 constexpr int kMaxWidth = 8;
+constexpr int kRowPitch = kD + 1;  // the chunk kernel's shared rows
 // Per chunk and head, in this order: W, U, Q e^Γ, K e^{Γ_last-Γ} ([C][D] each), A [C][C],
 // e^{Γ_last} [D].
 constexpr int64_t kChunkFloats = 4 * kC * kD + kC * kC + kD;
@@ -98,9 +99,9 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
         const int r = i / kD, d = i % kD;
         const int64_t at = static_cast<int64_t>(t0 + r) * P + head * kD + d;
         const bool valid = r < n;
-        K[i] = valid ? a.k[at] : 0.0f;
-        Q[i] = valid ? a.q[at] : 0.0f;
-        G[i] = valid ? a.g[at] : 0.0f;
+        K[r * kRowPitch + d] = valid ? a.k[at] : 0.0f;
+        Q[r * kRowPitch + d] = valid ? a.q[at] : 0.0f;
+        G[r * kRowPitch + d] = valid ? a.g[at] : 0.0f;
     }
     if (tid < kC)
         betas[tid] = tid < n ? a.beta[static_cast<int64_t>(t0 + tid) * a.heads + head] : 0.0f;
@@ -108,8 +109,8 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
     if (tid < kD) {  // Γ: prefix sums over the chunk, one channel per thread
         float sum = 0.0f;
         for (int r = 0; r < kC; ++r) {
-            sum += G[r * kD + tid];
-            G[r * kD + tid] = sum;
+            sum += G[r * kRowPitch + tid];
+            G[r * kRowPitch + tid] = sum;
         }
     }
     __syncthreads();
@@ -121,12 +122,13 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
         for (int m = 0; m < kC / 4; ++m)
             accL[m] = accA[m] = 0.0f;
         for (int d = 0; d < kD; ++d) {
-            const float kr = K[r * kD + d], qr = Q[r * kD + d], gr = G[r * kD + d];
+            const float kr = K[r * kRowPitch + d], qr = Q[r * kRowPitch + d],
+                        gr = G[r * kRowPitch + d];
 #pragma unroll
             for (int m = 0; m < kC / 4; ++m) {
                 const int j = j0 + 4 * m;
                 if (j <= r) {
-                    const float kd = K[j * kD + d] * __expf(gr - G[j * kD + d]);
+                    const float kd = K[j * kRowPitch + d] * __expf(gr - G[j * kRowPitch + d]);
                     accL[m] = fmaf(kr, kd, accL[m]);
                     accA[m] = fmaf(qr, kd, accA[m]);
                 }
@@ -156,7 +158,7 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
         for (int r = 0; r < kC; ++r) {
             float rhs;
             if (isW) {
-                rhs = betas[r] * __expf(G[r * kD + c]) * K[r * kD + c];
+                rhs = betas[r] * __expf(G[r * kRowPitch + c]) * K[r * kRowPitch + c];
             } else {
                 rhs =
                     r < n ? betas[r] * a.v[static_cast<int64_t>(t0 + r) * P + head * kD + c] : 0.0f;
@@ -171,11 +173,11 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
         for (int r = 0; r < kC; ++r)
             dst[r * kD + c] = col[r];
     }
-    const float* last = G + (kC - 1) * kD;  // padded rows have g = 0: Γ_last is the last token's
+    const float* last = G + (kC - 1) * kRowPitch;  // padded rows have g = 0: the last token's Γ
     for (int i = tid; i < kC * kD; i += kThreads) {
-        const int d = i % kD;
-        Qout[i] = Q[i] * __expf(G[i]);
-        Kout[i] = K[i] * __expf(last[d] - G[i]);
+        const int r = i / kD, d = i % kD, at = r * kRowPitch + d;
+        Qout[i] = Q[at] * __expf(G[at]);
+        Kout[i] = K[at] * __expf(last[d] - G[at]);
     }
     for (int i = tid; i < kC * kC; i += kThreads)
         Aout[i] = A[i];
@@ -183,75 +185,117 @@ __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
         decayOut[tid] = __expf(last[tid]);
 }
 
+// Thread roles in the state pass: value columns (cg, cg + 16) of the block's 32; rows
+// rg + 16 i (i < 4) of the chunk's outputs, state rows 8 rg .. 8 rg + 7. Tiles are padded to a
+// pitch of 132 floats so that float4 reads of neighbouring rows fall in distinct banks.
+constexpr int kPitch = kD + 4;
+
 __global__ void __launch_bounds__(kThreads) statePassKernel(KdaChunkedArgs a) {
-    extern __shared__ float smem[];
-    float* Wc = smem;                // [C][D]
-    float* Qc = Wc + kC * kD;        // [C][D]
-    float* Kc = Qc + kC * kD;        // [C][D]
-    float* Ac = Kc + kC * kD;        // [C][C]
-    float* S = Ac + kC * kC;         // [D][kCols]
-    float* Vn = S + kD * kCols;      // [C][kCols]: V'
-    float* decay = Vn + kC * kCols;  // [D]
+    extern __shared__ float4 smem4[];
+    float* Wc = reinterpret_cast<float*>(smem4);  // [C][kPitch]
+    float* Qc = Wc + kC * kPitch;                 // [C][kPitch]
+    float* Kc = Qc + kC * kPitch;                 // [C][kPitch]
+    float* Ac = Kc + kC * kPitch;                 // [C][C]
+    float* S = Ac + kC * kC;                      // [D][kCols]
+    float* Vn = S + kD * kCols;                   // [C][kCols]: V'
+    float* decay = Vn + kC * kCols;               // [D]
     const int head = blockIdx.x, c0 = blockIdx.y * kCols, tid = threadIdx.x;
     const int P = a.heads * kD;
+    const int cg = tid % 16, rg = tid / 16;
     float* state = a.state + static_cast<int64_t>(head) * kD * kD;
     for (int i = tid; i < kD * kCols; i += kThreads)
         S[i] = state[(i / kCols) * kD + c0 + i % kCols];
     const int chunks = (a.tokens + kC - 1) / kC;
-    // Thread roles: outputs (r, c) for r = tid / 16 + 16 m (m < 4), c = tid % 16; state rows
-    // d = tid / 16 + 16 m (m < 8), column c.
-    const int c = tid % kCols, rowBase = tid / kCols;
     for (int chunk = 0; chunk < chunks; ++chunk) {
         const float* in = a.chunks + (static_cast<int64_t>(chunk) * a.heads + head) * kChunkFloats;
         const float* U = in + kC * kD;
         __syncthreads();  // the previous chunk is done with the shared tiles
-        for (int i = tid; i < kC * kD; i += kThreads) {
-            Wc[i] = in[i];
-            Qc[i] = in[2 * kC * kD + i];
-            Kc[i] = in[3 * kC * kD + i];
+        for (int i = tid; i < kC * kD / 4; i += kThreads) {
+            const int r = i / (kD / 4), q = i % (kD / 4);
+            reinterpret_cast<float4*>(Wc + r * kPitch)[q] = reinterpret_cast<const float4*>(in)[i];
+            reinterpret_cast<float4*>(Qc + r * kPitch)[q] =
+                reinterpret_cast<const float4*>(in + 2 * kC * kD)[i];
+            reinterpret_cast<float4*>(Kc + r * kPitch)[q] =
+                reinterpret_cast<const float4*>(in + 3 * kC * kD)[i];
         }
         for (int i = tid; i < kC * kC; i += kThreads)
             Ac[i] = in[4 * kC * kD + i];
         if (tid < kD)
             decay[tid] = in[4 * kC * kD + kC * kC + tid];
         __syncthreads();
-        // V' = U - W S and the inter-chunk output (Q e^Γ) S.
-        float vn[4], o[4];
+        // V' = U - W S and the inter-chunk output (Q e^Γ) S: 4 rows × 2 columns per thread.
+        float ws[4][2] = {}, qs[4][2] = {};
+        for (int d = 0; d < kD; d += 4) {
+            float sv[4][2];
 #pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const int r = rowBase + 16 * m;
-            float ws = 0.0f, qs = 0.0f;
-            for (int d = 0; d < kD; ++d) {
-                const float s = S[d * kCols + c];
-                ws = fmaf(Wc[r * kD + d], s, ws);
-                qs = fmaf(Qc[r * kD + d], s, qs);
+            for (int e = 0; e < 4; ++e) {
+                sv[e][0] = S[(d + e) * kCols + cg];
+                sv[e][1] = S[(d + e) * kCols + cg + 16];
             }
-            vn[m] = U[r * kD + c0 + c] - ws;
-            o[m] = qs;
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+                const int r = rg + 16 * i;
+                const float4 w4 = *reinterpret_cast<const float4*>(Wc + r * kPitch + d);
+                const float4 q4 = *reinterpret_cast<const float4*>(Qc + r * kPitch + d);
+                const float wv[4] = {w4.x, w4.y, w4.z, w4.w}, qv[4] = {q4.x, q4.y, q4.z, q4.w};
+#pragma unroll
+                for (int e = 0; e < 4; ++e)
+#pragma unroll
+                    for (int k = 0; k < 2; ++k) {
+                        ws[i][k] = fmaf(wv[e], sv[e][k], ws[i][k]);
+                        qs[i][k] = fmaf(qv[e], sv[e][k], qs[i][k]);
+                    }
+            }
         }
 #pragma unroll
-        for (int m = 0; m < 4; ++m)
-            Vn[(rowBase + 16 * m) * kCols + c] = vn[m];
+        for (int i = 0; i < 4; ++i) {
+            const int r = rg + 16 * i;
+#pragma unroll
+            for (int k = 0; k < 2; ++k)
+                Vn[r * kCols + cg + 16 * k] = U[r * kD + c0 + cg + 16 * k] - ws[i][k];
+        }
         __syncthreads();
         // Intra-chunk output A V', written out.
         const int t0 = chunk * kC;
 #pragma unroll
-        for (int m = 0; m < 4; ++m) {
-            const int r = rowBase + 16 * m;
-            float acc = o[m];
-            for (int j = 0; j <= r; ++j)
-                acc = fmaf(Ac[r * kC + j], Vn[j * kCols + c], acc);
-            if (t0 + r < a.tokens)
-                a.o[static_cast<int64_t>(t0 + r) * P + head * kD + c0 + c] = acc;
+        for (int i = 0; i < 4; ++i) {
+            const int r = rg + 16 * i;
+            float acc0 = qs[i][0], acc1 = qs[i][1];
+            for (int j = 0; j <= r; ++j) {
+                const float aj = Ac[r * kC + j];
+                acc0 = fmaf(aj, Vn[j * kCols + cg], acc0);
+                acc1 = fmaf(aj, Vn[j * kCols + cg + 16], acc1);
+            }
+            if (t0 + r < a.tokens) {
+                float* o = a.o + static_cast<int64_t>(t0 + r) * P + head * kD + c0 + cg;
+                o[0] = acc0;
+                o[16] = acc1;
+            }
         }
-        // S = e^{Γ_last} S + (K e^{Γ_last-Γ})ᵀ V'.
+        // S = e^{Γ_last} S + (K e^{Γ_last-Γ})ᵀ V': state rows 8 rg .. 8 rg + 7, 2 columns.
+        float sn[8][2];
+        const int d0 = 8 * rg;
 #pragma unroll
-        for (int m = 0; m < kD / 16; ++m) {
-            const int d = rowBase + 16 * m;
-            float s = S[d * kCols + c] * decay[d];
-            for (int r = 0; r < kC; ++r)
-                s = fmaf(Kc[r * kD + d], Vn[r * kCols + c], s);
-            S[d * kCols + c] = s;
+        for (int e = 0; e < 8; ++e) {
+            sn[e][0] = S[(d0 + e) * kCols + cg] * decay[d0 + e];
+            sn[e][1] = S[(d0 + e) * kCols + cg + 16] * decay[d0 + e];
+        }
+        for (int r = 0; r < kC; ++r) {
+            const float4 k0 = *reinterpret_cast<const float4*>(Kc + r * kPitch + d0);
+            const float4 k1 = *reinterpret_cast<const float4*>(Kc + r * kPitch + d0 + 4);
+            const float kv[8] = {k0.x, k0.y, k0.z, k0.w, k1.x, k1.y, k1.z, k1.w};
+            const float v0 = Vn[r * kCols + cg], v1 = Vn[r * kCols + cg + 16];
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                sn[e][0] = fmaf(kv[e], v0, sn[e][0]);
+                sn[e][1] = fmaf(kv[e], v1, sn[e][1]);
+            }
+        }
+        __syncthreads();  // every thread has read S before it is overwritten
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            S[(d0 + e) * kCols + cg] = sn[e][0];
+            S[(d0 + e) * kCols + cg + 16] = sn[e][1];
         }
     }
     __syncthreads();
@@ -276,9 +320,9 @@ __global__ void __launch_bounds__(kD) gatedNormKernel(KdaChunkedArgs a) {
     a.out[static_cast<int64_t>(t) * P + ch] = a.outNorm[d] * (x * inv) * sigmoidf(gate);
 }
 
-constexpr size_t kChunkShared = sizeof(float) * (3 * kC * kD + 2 * kC * kC);
+constexpr size_t kChunkShared = sizeof(float) * (3 * kC * kRowPitch + 2 * kC * kC);
 constexpr size_t kPassShared =
-    sizeof(float) * (3 * kC * kD + kC * kC + kD * kCols + kC * kCols + kD);
+    sizeof(float) * (3 * kC * kPitch + kC * kC + kD * kCols + kC * kCols + kD);
 
 }  // namespace
 
