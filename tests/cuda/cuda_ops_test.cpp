@@ -1497,7 +1497,11 @@ void testPrefillPaths(Report& report) {
     report.result("prefill_paths_700_vs_8 (rel L2)", relL2(eights, whole), 2e-2);
 }
 
+const char* gOnlySection = nullptr;  // folio-cuda-ops-test SECTION: run that section alone
+
 void section(Report& report, const char* name, const std::function<void(Report&)>& body) {
+    if (gOnlySection != nullptr && std::string(gOnlySection) != name)
+        return;
     try {
         body(report);
     } catch (const std::exception& e) {
@@ -1508,7 +1512,9 @@ void section(Report& report, const char* name, const std::function<void(Report&)
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+    if (argc > 1)
+        gOnlySection = argv[1];
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
         std::printf("SKIP: no CUDA device\n");
