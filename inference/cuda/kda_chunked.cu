@@ -87,11 +87,12 @@ __global__ void slideWindowKernel(KdaChunkedArgs a) {
 
 __global__ void __launch_bounds__(kThreads) chunkKernel(KdaChunkedArgs a) {
     extern __shared__ float smem[];
-    float* K = smem;         // [C][D]
-    float* Q = K + kC * kD;  // [C][D]
-    float* G = Q + kC * kD;  // [C][D] cumulative log-decay
-    float* L = G + kC * kD;  // [C][C]
-    float* A = L + kC * kC;  // [C][C]
+    // Rows padded to kRowPitch floats: the pair loop reads 8 rows at once, in distinct banks.
+    float* K = smem;                // [C][kRowPitch]
+    float* Q = K + kC * kRowPitch;  // [C][kRowPitch]
+    float* G = Q + kC * kRowPitch;  // [C][kRowPitch] cumulative log-decay
+    float* L = G + kC * kRowPitch;  // [C][C]
+    float* A = L + kC * kC;         // [C][C]
     __shared__ float betas[kC];
     const int chunk = blockIdx.x, head = blockIdx.y, tid = threadIdx.x;
     const int P = a.heads * kD, t0 = chunk * kC, n = min(kC, a.tokens - t0);
