@@ -703,42 +703,8 @@ class CudaBackend final : public Backend {
                                    static_cast<int>(c.convKernelSize));
     }
 
-    // Prefill of a KDA layer's recurrence in the chunked form (tensor of chunks of 64 tokens,
-    // then one sequential pass over the chunks per head and 16 value columns).
-    Status kdaChunked(int64_t i, DeviceState& s, int T) {
-        const ModelConfig& c = config_;
-        const KdaDevice& k = model_.layers[sz(i)].kda;
-        Scratch& x = scratch_;
-        KdaChunkedArgs a;
-        a.proj = x.proj;
-        a.projStride = kdaProjRows();
-        a.gates = x.gates;
-        a.gatesStride = 2 * c.kdaProjectionSize();
-        a.convTaps = k.convTaps;
-        a.convWindow = s.window[sz(i)];
-        a.state = s.recurrent[sz(i)];
-        a.decayRate = k.decayRate;
-        a.dtBias = k.dtBias;
-        a.outNorm = k.outNorm;
-        a.eps = static_cast<float>(c.rmsNormEps);
-        a.out = x.attended;
-        a.tokens = T;
-        a.heads = static_cast<int>(c.kdaNumHeads);
-        a.convWidth = static_cast<int>(c.convKernelSize);
-        const int64_t P = c.kdaProjectionSize();
-        a.q = x.kdaInputs;
-        a.k = a.q + static_cast<int64_t>(T) * P;
-        a.v = a.k + static_cast<int64_t>(T) * P;
-        a.g = a.v + static_cast<int64_t>(T) * P;
-        a.o = a.g + static_cast<int64_t>(T) * P;
-        a.beta = a.o + static_cast<int64_t>(T) * P;
-        a.chunks = x.kdaChunks;
-        launchKdaChunked(a, stream_);
-        FOLIO_CUDA_TRY(cudaGetLastError());
-        return {};
-    }
-
-    Status kdaSteps(int64_t i, DeviceState& s, int T) {
+    // A KDA layer's inputs, state and output for `T` tokens (projections in scratch).
+    KdaStepArgs kdaArgs(int64_t i, DeviceState& s, int T) const {
         const ModelConfig& c = config_;
         const KdaDevice& k = model_.layers[sz(i)].kda;
         KdaStepArgs a;
@@ -758,7 +724,29 @@ class CudaBackend final : public Backend {
         a.heads = static_cast<int>(c.kdaNumHeads);
         a.headDim = static_cast<int>(c.kdaHeadDim);
         a.convWidth = static_cast<int>(c.convKernelSize);
-        launchKdaSteps(a, stream_);
+        return a;
+    }
+
+    // Prefill of a KDA layer's recurrence in the chunked form (chunks of 64 tokens, then one
+    // sequential pass over the chunks per head and 32 value columns).
+    Status kdaChunked(int64_t i, DeviceState& s, int T) {
+        KdaChunkedArgs a;
+        static_cast<KdaStepArgs&>(a) = kdaArgs(i, s, T);
+        const int64_t P = config_.kdaProjectionSize();
+        a.q = scratch_.kdaInputs;
+        a.k = a.q + static_cast<int64_t>(T) * P;
+        a.v = a.k + static_cast<int64_t>(T) * P;
+        a.g = a.v + static_cast<int64_t>(T) * P;
+        a.o = a.g + static_cast<int64_t>(T) * P;
+        a.beta = a.o + static_cast<int64_t>(T) * P;
+        a.chunks = scratch_.kdaChunks;
+        launchKdaChunked(a, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+
+    Status kdaSteps(int64_t i, DeviceState& s, int T) {
+        launchKdaSteps(kdaArgs(i, s, T), stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         return {};
     }

@@ -76,22 +76,9 @@ bool kdaHeadDimSupported(int headDim);
 void launchKdaSteps(const KdaStepArgs& args, cudaStream_t stream);
 
 // KDA for prefill in the chunked form (kda_chunked.cu; head size 128): the same inputs, state
-// and outputs as launchKdaSteps, plus scratch: q, k, v, g [tokens][P], beta [tokens][H], o
-// [tokens][P] and `chunks` (kdaChunkedScratchFloats floats).
-struct KdaChunkedArgs {
-    const float* proj = nullptr;
-    int64_t projStride = 0;
-    const float* gates = nullptr;
-    int64_t gatesStride = 0;
-    const float* convTaps = nullptr;
-    float* convWindow = nullptr;
-    float* state = nullptr;
-    const float* decayRate = nullptr;
-    const float* dtBias = nullptr;
-    const float* outNorm = nullptr;
-    float eps = 0;
-    float* out = nullptr;
-    int tokens = 0, heads = 0, convWidth = 0;
+// and outputs as launchKdaSteps (headDim unused), plus scratch: q, k, v, g [tokens][P], beta
+// [tokens][H], o [tokens][P] and `chunks` (kdaChunkedScratchFloats floats).
+struct KdaChunkedArgs : KdaStepArgs {
     float *q = nullptr, *k = nullptr, *v = nullptr, *g = nullptr, *beta = nullptr, *o = nullptr;
     float* chunks = nullptr;
 };
