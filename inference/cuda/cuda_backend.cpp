@@ -780,7 +780,7 @@ class CudaBackend final : public Backend {
         const int64_t keys = s.length + T;
         const float alpha = 1.0f, zero = 0.0f;
         // Enough blocks to fill the GPU: split the keys when the queries alone are too few.
-        const int64_t blocks = (T + 63) / 64 * H;
+        const int64_t blocks = (T + kMlaFlashQueries - 1) / kMlaFlashQueries * H;
         const int splits = static_cast<int>(std::clamp<int64_t>(
             std::min<int64_t>((4 * multiprocessors_ + blocks - 1) / blocks, kFlashPartialRows / T),
             1, kFlashMaxSplits));

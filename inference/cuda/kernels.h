@@ -156,6 +156,8 @@ struct MlaFlashArgs {
     float* partialSum = nullptr;
     float* partialO = nullptr;
 };
+// Queries per block of the prefill attention kernel (16 per warp).
+inline constexpr int kMlaFlashQueries = 128;
 bool mlaFlashSupported(int nope, int rope, int valueDim);
 // Allows the kernel its shared memory; once, before any launch.
 cudaError_t configureMlaFlashPrefill();

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MLA attention for prefill in the expanded form, flash-attention style on tensor cores: the
 // keys' nope part and the values come from a segment of the latent cache expanded by one kv_b
-// product (done by the caller), the keys' rope part straight from the cache. A block owns 64
-// queries of one head; its 4 warps own 16 queries each and walk the segment's keys 64 at a time
+// product (done by the caller), the keys' rope part straight from the cache. A block owns 128
+// queries of one head; its 8 warps own 16 queries each and walk the segment's keys 64 at a time
 // (copied with cp.async, double-buffered): S = Q Kᵀ (192 dims), an online softmax in registers,
 // O += P V (128 dims), with mma.sync m16n8k16 (bf16 in, fp32 accumulate) and ldmatrix. The
 // softmax state (max, sum, unnormalised O) carries from one segment to the next through global
@@ -14,7 +14,8 @@ namespace folio::inference::cuda {
 namespace {
 
 constexpr int kNope = 128, kRope = 64, kQk = kNope + kRope, kValue = 128;
-constexpr int kQueries = 64, kKeys = 64, kWarps = 4, kThreads = 32 * kWarps;
+constexpr int kQueries = kMlaFlashQueries, kKeys = 64, kWarps = kQueries / 16,
+              kThreads = 32 * kWarps;
 constexpr int kQkPitch = kQk + 8;  // bf16 per shared row (16-byte aligned, conflict-free)
 constexpr int kValuePitch = kValue + 8;
 constexpr int kKeyTiles = kKeys / 8;     // n-tiles of S
