@@ -26,7 +26,7 @@ constexpr int kPageRows = 4096;
 constexpr int kDecodeSplits = 132;
 // Prefill MoE: every expert in two grouped launches, the pairs grouped on the GPU. Up to this
 // many tokens per forward call (a question) each weight goes straight into registers once per
-// 32 pairs; longer calls go through 128 × 64 shared-memory tiles.
+// 32 pairs; longer calls go through 64 × 64 shared-memory tiles.
 constexpr int kGroupedMoeMaxTokens = 256;
 // Prefill attention: calls of at least this many tokens use the expanded (flash) form, with the
 // cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
@@ -155,7 +155,6 @@ class CudaBackend final : public Backend {
         const ModelConfig& c = b->config_;
         FOLIO_CUDA_TRY(configureMlaFlashPrefill());
         FOLIO_CUDA_TRY(configureKdaChunked());
-        FOLIO_CUDA_TRY(configureExpertGemm());
         FOLIO_CUDA_TRY(configureMlaAttention(mlaAttentionSharedBytes(
             static_cast<int>(c.numAttentionHeads), static_cast<int>(c.kvLoraRank),
             static_cast<int>(c.qkRopeHeadDim))));
@@ -897,10 +896,7 @@ class CudaBackend final : public Backend {
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         if (grouped) {
-            const bool tiled = T > kGroupedMoeMaxTokens && c.hiddenSize % 128 == 0 &&
-                               c.moeIntermediateSize % 128 == 0 && c.hiddenSize % 32 == 0 &&
-                               c.moeIntermediateSize % 32 == 0;
-            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, tiled));
+            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, T > kGroupedMoeMaxTokens));
             if (f.hasShared && !f.sharedInTable)
                 FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
         } else {

@@ -213,16 +213,14 @@ struct ExpertGemmArgs {
     bool inputBySlot = false;
     int slotsPerRow = 1;
     bool swiglu = false;
-    // Many pairs per group (long prompts): 128 rows × 64 pairs through shared memory; needs
-    // rows % 128 == 0 and cols % 32 == 0 (configureExpertGemm first).
+    // Many pairs per group (long prompts): 64 × 64 tiles through shared memory; needs
+    // cols % 32 == 0.
     bool tiled = false;
     bf16* outHi = nullptr;
     bf16* outLo = nullptr;
     float* out = nullptr;
 };
 void launchExpertGemm(const ExpertGemmArgs& args, cudaStream_t stream);
-// Allows the tiled form its shared memory; once, before any launch.
-cudaError_t configureExpertGemm();
 
 // ---- sampling (sample_kernels.cu) ----
 struct SampleParams {

@@ -5,7 +5,7 @@
 // (SwiGLU fused), one for every expert's down rows. A block owns 64 output rows of one expert.
 // Two forms: for a few pairs per expert (a question) the block walks them 32 at a time with the
 // weights loaded straight into fragments, so each weight is read once; for many (long prompts)
-// 128 × 64 tiles go through shared memory (cp.async double-buffered, ldmatrix). Activations
+// 64 × 64 tiles go through shared memory (cp.async double-buffered, ldmatrix). Activations
 // enter as two bf16 terms (hi + lo), accumulation is fp32.
 #include "device_math.cuh"
 #include "kernels.h"
@@ -127,8 +127,7 @@ __global__ void __launch_bounds__(32 * kWarps) groupedKernel(ExpertGemmArgs a) {
 // A block computes 64 output rows × 64 pairs of one expert; k advances 32 at a time through
 // shared memory (cp.async, double-buffered): the weight tile once, the pairs' hi and lo input
 // rows once, then ldmatrix fragments for every warp (16 rows × 64 pairs each).
-constexpr int kTileWarps = 8, kTileRows = 16 * kTileWarps, kTilePairs = 64, kTileK = 32;
-constexpr int kTilePitch = kTileK + 8;
+constexpr int kTileRows = 64, kTilePairs = 64, kTileK = 32, kTilePitch = kTileK + 8;
 
 __device__ __forceinline__ uint32_t smemAddress(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
@@ -143,17 +142,11 @@ __device__ __forceinline__ void ldsm4(uint32_t r[4], const bf16* p) {
 }
 
 template <bool kSwiglu>
-constexpr size_t tiledSharedBytes() {
-    return sizeof(bf16) * 2 * kTilePitch * ((kSwiglu ? 2 : 1) * kTileRows + 2 * kTilePairs);
-}
-
-template <bool kSwiglu>
-__global__ void __launch_bounds__(32 * kTileWarps) tiledGroupedKernel(ExpertGemmArgs a) {
+__global__ void __launch_bounds__(32 * kWarps) tiledGroupedKernel(ExpertGemmArgs a) {
     constexpr int kMats = kSwiglu ? 2 : 1;
-    extern __shared__ __align__(16) unsigned char tileMemory[];
-    auto wTile = reinterpret_cast<bf16(*)[kMats][kTileRows][kTilePitch]>(tileMemory);
-    auto xHiTile = reinterpret_cast<bf16(*)[kTilePairs][kTilePitch]>(wTile + 2);
-    auto xLoTile = xHiTile + 2;
+    __shared__ __align__(16) bf16 wTile[2][kMats][kTileRows][kTilePitch];
+    __shared__ __align__(16) bf16 xHiTile[2][kTilePairs][kTilePitch];
+    __shared__ __align__(16) bf16 xLoTile[2][kTilePairs][kTilePitch];
     const int expert = blockIdx.y;
     const int begin = a.groupStart[expert], count = a.groupStart[expert + 1] - begin;
     if (count == 0)
@@ -163,30 +156,33 @@ __global__ void __launch_bounds__(32 * kTileWarps) tiledGroupedKernel(ExpertGemm
     const bf16* w = a.table[expert];
 
     for (int pass = 0; pass < count; pass += kTilePairs) {
-        // This thread's share of the copies: 16-byte chunk tid % 4 of the 32-wide k slice, of
-        // weight rows (tid / 4) and (tid / 4 + 64) and of pair row tid / 4.
+        // This thread's share of the copies: rows (tid / 4) and (tid / 4 + 32), 16-byte chunk
+        // tid % 4 of the 32-wide k slice.
         const int chunk = tid & 3, r0 = tid >> 2;
-        constexpr int kWeightHalves = kTileRows / 64;
-        const bf16* wRows[kMats][kWeightHalves];
+        const bf16* wRows[kMats][2];
+        const bf16* hiRows[2];
+        const bf16* loRows[2];
 #pragma unroll
-        for (int h = 0; h < kWeightHalves; ++h)
+        for (int h = 0; h < 2; ++h) {
+            const int r = r0 + 32 * h;
 #pragma unroll
             for (int m = 0; m < kMats; ++m)
-                wRows[m][h] =
-                    w + (static_cast<int64_t>(m) * a.rows + rowBase + r0 + 64 * h) * a.cols;
-        const int sorted = begin + min(pass + r0, count - 1);
-        const int64_t inputRow = a.inputBySlot ? a.order[sorted] / a.slotsPerRow : sorted;
-        const bf16* hiRow = a.xHi + inputRow * a.xStride;
-        const bf16* loRow = a.xLo + inputRow * a.xStride;
+                wRows[m][h] = w + (static_cast<int64_t>(m) * a.rows + rowBase + r) * a.cols;
+            const int sorted = begin + min(pass + r, count - 1);
+            const int64_t row = a.inputBySlot ? a.order[sorted] / a.slotsPerRow : sorted;
+            hiRows[h] = a.xHi + row * a.xStride;
+            loRows[h] = a.xLo + row * a.xStride;
+        }
         auto load = [&](int stage, int k0) {
-            const int col = k0 + chunk * 8;
 #pragma unroll
-            for (int h = 0; h < kWeightHalves; ++h)
+            for (int h = 0; h < 2; ++h) {
+                const int r = r0 + 32 * h, col = k0 + chunk * 8;
 #pragma unroll
                 for (int m = 0; m < kMats; ++m)
-                    copy16(&wTile[stage][m][r0 + 64 * h][chunk * 8], wRows[m][h] + col);
-            copy16(&xHiTile[stage][r0][chunk * 8], hiRow + col);
-            copy16(&xLoTile[stage][r0][chunk * 8], loRow + col);
+                    copy16(&wTile[stage][m][r][chunk * 8], wRows[m][h] + col);
+                copy16(&xHiTile[stage][r][chunk * 8], hiRows[h] + col);
+                copy16(&xLoTile[stage][r][chunk * 8], loRows[h] + col);
+            }
             asm volatile("cp.async.commit_group;\n" ::);
         };
         float acc[kMats][kTilePairs / 8][4];
@@ -269,28 +265,13 @@ void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* cou
         placeKernel<<<(pairs + 255) / 256, 256, 0, stream>>>(ids, pairs, cursor, order);
 }
 
-cudaError_t configureExpertGemm() {
-    cudaError_t e =
-        cudaFuncSetAttribute(tiledGroupedKernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(tiledSharedBytes<true>()));
-    if (e != cudaSuccess)
-        return e;
-    return cudaFuncSetAttribute(tiledGroupedKernel<false>,
-                                cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                static_cast<int>(tiledSharedBytes<false>()));
-}
-
 void launchExpertGemm(const ExpertGemmArgs& a, cudaStream_t stream) {
     const dim3 grid(static_cast<unsigned>(a.rows / kRowsPerBlock), static_cast<unsigned>(a.groups));
     if (a.tiled) {
-        const dim3 tiles(static_cast<unsigned>(a.rows / kTileRows),
-                         static_cast<unsigned>(a.groups));
         if (a.swiglu)
-            tiledGroupedKernel<true>
-                <<<tiles, 32 * kTileWarps, tiledSharedBytes<true>(), stream>>>(a);
+            tiledGroupedKernel<true><<<grid, 32 * kWarps, 0, stream>>>(a);
         else
-            tiledGroupedKernel<false>
-                <<<tiles, 32 * kTileWarps, tiledSharedBytes<false>(), stream>>>(a);
+            tiledGroupedKernel<false><<<grid, 32 * kWarps, 0, stream>>>(a);
         return;
     }
     if (a.swiglu)

@@ -1138,7 +1138,6 @@ void testMoe(Report& report) {
         cu::launchMoeGroupPairs(dIds.get(), pairs, groups, counts.get(), start.get(), cursor.get(),
                                 order.get(), nullptr);
         finish("launchMoeGroupPairs");
-        CUDA_CHECK(cu::configureExpertGemm());
         auto runExperts = [&](bool tiled) {
             cu::ExpertGemmArgs up;
             up.tiled = tiled;
