@@ -891,13 +891,18 @@ class CudaBackend final : public Backend {
         // The grouped kernel's blocks own 64 output rows of an expert.
         // The grouped kernels' blocks own 64 output rows of an expert.
         const bool grouped = c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
+        const bool tiled = T > kGroupedMoeMaxTokens;
+        // A short prompt runs the shared expert as one more slot of the grouped launches. In a
+        // long one every token reaches it: as a slot it would be one group as large as all the
+        // routed ones together, so it runs as a dense MLP on cuBLAS instead.
+        const bool sharedAsSlot = grouped && f.sharedInTable && !tiled;
         MoeSelectArgs sel = selectArgs(f, T);
-        sel.sharedSlots = grouped && f.sharedInTable ? 1 : 0;  // the shared expert as a slot
+        sel.sharedSlots = sharedAsSlot ? 1 : 0;
         launchMoeSelect(sel, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         if (grouped) {
-            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, T > kGroupedMoeMaxTokens));
-            if (f.hasShared && !f.sharedInTable)
+            FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, tiled));
+            if (f.hasShared && !sharedAsSlot)
                 FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
         } else {
             if (f.hasShared)
