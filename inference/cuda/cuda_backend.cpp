@@ -943,17 +943,16 @@ class CudaBackend final : public Backend {
         up.outLo = x.moeActLo;
         launchExpertGemm(up, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
-        ExpertGemmArgs down;
+        ExpertGemmArgs down = up;  // the same groups, order and form
         down.table = f.downTable;
-        down.groups = groups;
         down.rows = D;
         down.cols = I;
-        down.groupStart = x.groupStart;
-        down.order = x.groupRows;
         down.xHi = x.moeActHi;
         down.xLo = x.moeActLo;
         down.xStride = I;
-        down.tiled = tiled;
+        down.inputBySlot = false;
+        down.swiglu = false;
+        down.outHi = down.outLo = nullptr;
         down.out = x.moeOut;
         launchExpertGemm(down, stream_);
         launchMoeCombine(x.x, x.moeOut, x.slotWeights, T, slots, D, stream_);

@@ -589,10 +589,9 @@ std::vector<float> kdaReference(KdaCase& c, const std::vector<float>& proj,
     return o;
 }
 
-void testKda(Report& report, int headDim) {
-    Rng rng(200 + static_cast<uint64_t>(headDim));
+// A KDA layer's random parameters, window and state at the real head count.
+KdaCase randomKdaCase(int headDim, Rng& rng) {
     const int H = kKdaHeads, d = headDim, P = H * d, hist = kConvWidth - 1;
-    const float eps = 1e-5f;
     KdaCase c{H, d, 3 * P + H + 5, 2 * P + 3, {}, {}, {}, {}, {}, {}};
     c.taps = randomFloats(sz(3) * P * kConvWidth, rng, -0.6f, 0.6f);
     for (int h = 0; h < H; ++h)
@@ -601,23 +600,40 @@ void testKda(Report& report, int headDim) {
     c.outNorm = randomFloats(d, rng, 0.5f, 1.5f);
     c.window = randomFloats(sz(3) * hist * P, rng, -1, 1);
     c.state = randomFloats(sz(H) * d * d, rng, -0.2f, 0.2f);
+    return c;
+}
+
+// T tokens' projections (q, k, v, beta logits) and gates (forget, output) for case c.
+void randomKdaInputs(const KdaCase& c, int T, Rng& rng, std::vector<float>& proj,
+                     std::vector<float>& gates) {
+    const int H = c.heads, P = H * c.headDim;
+    proj.assign(sz(T * c.projStride), 0.0f);
+    gates.assign(sz(T * c.gatesStride), 0.0f);
+    for (int t = 0; t < T; ++t) {
+        for (int i = 0; i < 3 * P; ++i)
+            proj[sz(t * c.projStride + i)] = rng.uniform(-1, 1);
+        for (int h = 0; h < H; ++h)
+            proj[sz(t * c.projStride + 3 * P + h)] = rng.uniform(-3, 3);
+        for (int i = 0; i < P; ++i)
+            gates[sz(t * c.gatesStride + i)] = rng.uniform(-3, 1);
+        for (int i = 0; i < P; ++i)
+            gates[sz(t * c.gatesStride + P + i)] = rng.uniform(-3, 3);
+    }
+}
+
+void testKda(Report& report, int headDim) {
+    Rng rng(200 + static_cast<uint64_t>(headDim));
+    const int H = kKdaHeads, d = headDim, P = H * d;
+    const float eps = 1e-5f;
+    KdaCase c = randomKdaCase(d, rng);
     Device<float> dTaps(c.taps), dDecay(c.decayRate), dDt(c.dtBias), dOutNorm(c.outNorm);
     Device<float> dWindow(c.window), dState(c.state);
 
     // Calls in sequence: the second and third continue from the first's window and state.
     for (int T : {70, 1, 2}) {
         const std::string name = "kda_d" + std::to_string(d) + "_t" + std::to_string(T);
-        std::vector<float> proj(sz(T * c.projStride)), gates(sz(T * c.gatesStride));
-        for (int t = 0; t < T; ++t) {
-            for (int i = 0; i < 3 * P; ++i)
-                proj[sz(t * c.projStride + i)] = rng.uniform(-1, 1);
-            for (int h = 0; h < H; ++h)
-                proj[sz(t * c.projStride + 3 * P + h)] = rng.uniform(-3, 3);
-            for (int i = 0; i < P; ++i)
-                gates[sz(t * c.gatesStride + i)] = rng.uniform(-3, 1);
-            for (int i = 0; i < P; ++i)
-                gates[sz(t * c.gatesStride + P + i)] = rng.uniform(-3, 3);
-        }
+        std::vector<float> proj, gates;
+        randomKdaInputs(c, T, rng, proj, gates);
         Device<float> dProj(proj), dGates(gates), dOut(sz(T) * P);
         const cu::KdaStepArgs a{.proj = dProj.get(),
                                 .projStride = c.projStride,
@@ -651,34 +667,18 @@ void testKda(Report& report, int headDim) {
 // the state and window of the one before.
 void testKdaChunked(Report& report) {
     Rng rng(300);
-    const int H = kKdaHeads, d = 128, P = H * d, hist = kConvWidth - 1;
+    const int H = kKdaHeads, d = 128, P = H * d;
     const float eps = 1e-5f;
     if (!cu::kdaChunkedSupported(d, kConvWidth))
         throw std::runtime_error("kdaChunkedSupported(128) is false");
     CUDA_CHECK(cu::configureKdaChunked());
-    KdaCase c{H, d, 3 * P + H + 5, 2 * P + 3, {}, {}, {}, {}, {}, {}};
-    c.taps = randomFloats(sz(3) * P * kConvWidth, rng, -0.6f, 0.6f);
-    for (int h = 0; h < H; ++h)
-        c.decayRate.push_back(std::exp(rng.uniform(-2.0f, 1.0f)));
-    c.dtBias = randomFloats(P, rng, -1, 1);
-    c.outNorm = randomFloats(d, rng, 0.5f, 1.5f);
-    c.window = randomFloats(sz(3) * hist * P, rng, -1, 1);
-    c.state = randomFloats(sz(H) * d * d, rng, -0.2f, 0.2f);
+    KdaCase c = randomKdaCase(d, rng);
     Device<float> dTaps(c.taps), dDecay(c.decayRate), dDt(c.dtBias), dOutNorm(c.outNorm);
     Device<float> dWindow(c.window), dState(c.state);
     for (int T : {150, 5, 64}) {
         const std::string name = "kda_chunked_t" + std::to_string(T);
-        std::vector<float> proj(sz(T * c.projStride)), gates(sz(T * c.gatesStride));
-        for (int t = 0; t < T; ++t) {
-            for (int i = 0; i < 3 * P; ++i)
-                proj[sz(t * c.projStride + i)] = rng.uniform(-1, 1);
-            for (int h = 0; h < H; ++h)
-                proj[sz(t * c.projStride + 3 * P + h)] = rng.uniform(-3, 3);
-            for (int i = 0; i < P; ++i)
-                gates[sz(t * c.gatesStride + i)] = rng.uniform(-3, 1);
-            for (int i = 0; i < P; ++i)
-                gates[sz(t * c.gatesStride + P + i)] = rng.uniform(-3, 3);
-        }
+        std::vector<float> proj, gates;
+        randomKdaInputs(c, T, rng, proj, gates);
         Device<float> dProj(proj), dGates(gates), dOut(sz(T) * P);
         Device<float> inputs(sz(5) * T * P + sz(T) * H);
         Device<float> chunks(sz(cu::kdaChunkedScratchFloats(T, H)));
