@@ -53,7 +53,7 @@ class UiAskTest : public QObject {
 
     void answerStreamsIntoTheChat() {
         const fs::path data = freshDir(root_ / "data-stream");
-        const QString source = writeTextFile(root_ / "files" / "terms.txt", proseText(5, 200));
+        const QString source = writeTextFile(root_ / "files" / "terms.txt", sourceText(5, 200));
         MainWindow w(tinyOptions(data, model_));
         w.show();
         QTRY_VERIFY_WITH_TIMEOUT(w.client()->isReady(), kTimeoutMs);
@@ -149,7 +149,7 @@ class UiAskTest : public QObject {
     void cancelStopsAPrefill() {
         const fs::path data = freshDir(root_ / "data-cancel");
         // Large enough that reading it into the model takes many prefill chunks.
-        const QString big = writeTextFile(root_ / "files" / "long.txt", proseText(9, 40000));
+        const QString big = writeTextFile(root_ / "files" / "long.txt", sourceText(9, 40000));
         MainWindow w(tinyOptions(data, model_));
         w.show();
         QTRY_VERIFY_WITH_TIMEOUT(w.client()->isReady(), kTimeoutMs);

@@ -35,7 +35,7 @@ class UiRestartTest : public QObject {
 
     void sessionAndMessagesSurviveARestart() {
         const fs::path data = freshDir(root_ / "data");
-        const QString source = writeTextFile(root_ / "files" / "minutes.txt", proseText(7, 150));
+        const QString source = writeTextFile(root_ / "files" / "minutes.txt", sourceText(7, 150));
         const QString question = QStringLiteral("What was agreed at the meeting?");
         QString answer;
         QList<int> sizes;

@@ -58,9 +58,9 @@ class UiSourcesTest : public QObject {
 
     void addByDialogApiAndByDrop() {
         const fs::path data = freshDir(root_ / "data");
-        const QString alpha = writeTextFile(root_ / "files" / "alpha.txt", proseText(1, 300));
-        const QString beta = writeTextFile(root_ / "files" / "beta.txt", proseText(2, 200));
-        const QString gamma = writeTextFile(root_ / "files" / "gamma.txt", proseText(3, 100));
+        const QString alpha = writeTextFile(root_ / "files" / "alpha.txt", sourceText(1, 300));
+        const QString beta = writeTextFile(root_ / "files" / "beta.txt", sourceText(2, 200));
+        const QString gamma = writeTextFile(root_ / "files" / "gamma.txt", sourceText(3, 100));
 
         MainWindow w(tinyOptions(data, model_));
         w.show();
@@ -130,7 +130,7 @@ class UiSourcesTest : public QObject {
         QTRY_COMPARE(w.viewer()->mode(), ViewerPane::Mode::Lines);
         QCOMPARE(w.viewer()->currentPath(), QStringLiteral("alpha.txt"));
         QVERIFY(w.viewer()->codeView()->toPlainText().startsWith(
-            QString::fromStdString(proseText(1, 300).substr(0, 40))));
+            QString::fromStdString(sourceText(1, 300).substr(0, 40))));
 
         // Remove alpha.
         for (QPushButton* b : w.sources()->findChildren<QPushButton*>())

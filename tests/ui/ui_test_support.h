@@ -18,10 +18,15 @@
 #include <fstream>
 #include <string>
 
+#include "../session/session_test_support.h"
 #include "inference/model_builder.h"
 #include "ui/launch_options.h"
 
 namespace folio::ui::testing {
+
+// The tiny model and the deterministic source texts of the session suites.
+using session::testing::ensureTinyModel;
+using session::testing::sourceText;
 
 inline constexpr int kTimeoutMs = 120'000;  // generous: CI has two slow cores
 
@@ -34,14 +39,6 @@ inline void isolateSettings(const char* suite) {
     QStandardPaths::setTestModeEnabled(true);
     QCoreApplication::setOrganizationName(QStringLiteral("folio-tests"));
     QCoreApplication::setApplicationName(QString::fromLatin1(suite));
-}
-
-inline Status ensureTinyModel(const std::filesystem::path& dir) {
-    if (std::filesystem::exists(dir / "tiktoken.model") &&
-        std::filesystem::exists(dir / "model.safetensors"))
-        return {};
-    FOLIO_ASSIGN_OR_RETURN(std::string json, inference::presetConfigJson("tiny"));
-    return inference::writeRandomModel(dir, json, 1234);
 }
 
 inline std::filesystem::path freshDir(const std::filesystem::path& dir) {
@@ -60,21 +57,6 @@ inline LaunchOptions tinyOptions(const std::filesystem::path& data,
     o.engine.prefillChunkTokens = 128;
     o.generation.maxTokens = 40;
     return o;
-}
-
-// Deterministic English-like text of about `words` words, in lines of twelve.
-inline std::string proseText(int seed, int words) {
-    static const char* vocabulary[] = {"the",    "party",  "shall",    "terminate", "agreement",
-                                       "notice", "days",   "supplier", "goods",     "price",
-                                       "within", "period", "court",    "witness",   "paper"};
-    std::string text;
-    uint32_t x = static_cast<uint32_t>(seed) * 2654435761u + 1;
-    for (int i = 0; i < words; ++i) {
-        x = x * 1664525u + 1013904223u;
-        text += vocabulary[(x >> 16) % 15];
-        text += (i % 12 == 11) ? ".\n" : " ";
-    }
-    return text;
 }
 
 inline QString writeTextFile(const std::filesystem::path& path, const std::string& text) {
