@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Decides whether the CUDA backend is built. AUTO builds it when a CUDA compiler is found; ON
-# requires one. CI builds for one architecture (sm_90) to stay fast; release builds may widen
-# CMAKE_CUDA_ARCHITECTURES.
+# requires one. The default is one architecture, Hopper's arch-specific sm_90a (its wgmma
+# kernels), which keeps CI fast; release builds widen CMAKE_CUDA_ARCHITECTURES (for example
+# "80-real;86-real;89-real;90a-real;90-virtual"), and the portable kernels serve the others.
 set(FOLIO_HAVE_CUDA OFF)
 if(NOT FOLIO_CUDA STREQUAL "OFF")
     if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -11,7 +12,7 @@ if(NOT FOLIO_CUDA STREQUAL "OFF")
     check_language(CUDA)
     if(CMAKE_CUDA_COMPILER)
         if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-            set(CMAKE_CUDA_ARCHITECTURES 90)
+            set(CMAKE_CUDA_ARCHITECTURES 90a)
         endif()
         # CMake 3.25 does not know nvcc's C++20 flag; the kernels are C++17.
         set(CMAKE_CUDA_STANDARD 17)

@@ -26,7 +26,7 @@ constexpr int kPageRows = 4096;
 constexpr int kDecodeSplits = 132;
 // Prefill MoE: every expert in two grouped launches, the pairs grouped on the GPU. Up to this
 // many tokens per forward call (a question) each weight goes straight into registers once per
-// 32 pairs; longer calls go through 64 × 64 shared-memory tiles.
+// 32 pairs; longer calls go through 64 × 128 shared-memory tiles.
 constexpr int kGroupedMoeMaxTokens = 256;
 // Prefill attention: calls of at least this many tokens use the expanded (flash) form, with the
 // cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
@@ -87,9 +87,9 @@ struct Scratch {
     bf16 *narrow, *narrowLo;
     float *routerLogits, *slotWeights;
     int32_t *slotIds, *tokenIds, *groupRows, *groupCounts, *groupStart, *groupCursor;
-    bf16 *moeActHi, *moeActLo;  // [T * slots][moe inner], in expert order
-    float* moeOut;              // [T * slots][hidden], in slot order
-    bf16 *flashQ, *flashKv;     // prefill attention: queries [T][H][qk], a segment's keys/values
+    bf16* moeAct;            // [T * slots][moe inner], in expert order
+    float* moeOut;           // [T * slots][hidden], in slot order
+    bf16 *flashQ, *flashKv;  // prefill attention: queries [T][H][qk], a segment's keys/values
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
     float *kdaInputs, *kdaChunks;  // chunked KDA: q, k, v, g, o [T][P] and beta; per chunk tiles
@@ -495,8 +495,7 @@ class CudaBackend final : public Backend {
         a.reserve(s.groupCounts, c.numExperts + 2);
         a.reserve(s.groupStart, c.numExperts + 2);
         a.reserve(s.groupCursor, c.numExperts + 2);
-        a.reserve(s.moeActHi, T * slots * c.moeIntermediateSize);
-        a.reserve(s.moeActLo, T * slots * c.moeIntermediateSize);
+        a.reserve(s.moeAct, T * slots * c.moeIntermediateSize);
         a.reserve(s.moeOut, T * slots * D);
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
@@ -642,10 +641,37 @@ class CudaBackend final : public Backend {
         return {};
     }
 
+    // The same product with the activations as one bf16 term (scratch.narrow only): one cuBLAS
+    // call instead of two; standard bf16 compute with fp32 accumulation, as bf16 engines do. The
+    // MoE (routed experts in the grouped kernels, the shared expert here) uses this form: half
+    // the tensor-core work, and its output is a router-weighted sum of expert outputs added to
+    // the residual stream, in which the independent rounding errors of the inputs (2^-9
+    // relative each) average out. The attention projections keep gemm's two terms: their
+    // outputs become queries and keys whose dot products, over long contexts and through the
+    // softmax's exponential, are more sensitive to activation rounding.
+    Status gemmOneTerm(const Matrix& w, const bf16* x, int64_t ldx, int T, float* y, int64_t ldy,
+                       float beta) {
+        const float alpha = 1.0f;
+        FOLIO_CUBLAS_TRY(cublasGemmEx(
+            cublas_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, T, w.cols, &alpha, w.data, CUDA_R_16BF,
+            w.cols, x, CUDA_R_16BF, static_cast<int>(ldx), &beta, y, CUDA_R_32F,
+            static_cast<int>(ldy), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return {};
+    }
+
+    // hi into scratch.narrow, lo into scratch.narrowLo (gemm's inputs).
     Status narrow(const float* x, int64_t count) {
         if (count > scratch_.narrowCount)
             return makeError(ErrorCode::Backend, "internal: narrow buffer too small");
         launchSplitBf16(x, count, scratch_.narrow, scratch_.narrowLo, stream_);
+        FOLIO_CUDA_TRY(cudaGetLastError());
+        return {};
+    }
+    // bf16(x) into scratch.narrow only (the input of gemmOneTerm and of the grouped experts).
+    Status narrowOneTerm(const float* x, int64_t count) {
+        if (count > scratch_.narrowCount)
+            return makeError(ErrorCode::Backend, "internal: narrow buffer too small");
+        launchToBf16(x, count, scratch_.narrow, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         return {};
     }
@@ -860,12 +886,20 @@ class CudaBackend final : public Backend {
         return {};
     }
 
-    Status prefillMlp(const MlpDevice& m, int T) {
-        // normed rows are in scratch.narrow (bf16); the result is added to x.
+    // normed rows are in scratch.narrow (bf16: one term with oneTerm, else two); the result is
+    // added to x. A dense layer's MLP takes two terms, the MoE's shared expert one (gemmOneTerm).
+    Status prefillMlp(const MlpDevice& m, int T, bool oneTerm) {
         const int D = static_cast<int>(config_.hiddenSize), I = m.down.cols;
+        const int64_t actCount = static_cast<int64_t>(T) * I;
+        if (oneTerm) {
+            FOLIO_TRY(gemmOneTerm(m.gateUp, scratch_.narrow, D, T, scratch_.gateUp, 2 * I, 0.0f));
+            launchSwiglu(scratch_.gateUp, T, I, scratch_.act, stream_);
+            FOLIO_TRY(narrowOneTerm(scratch_.act, actCount));
+            return gemmOneTerm(m.down, scratch_.narrow, I, T, scratch_.x, D, 1.0f);
+        }
         FOLIO_TRY(gemm(m.gateUp, scratch_.narrow, D, T, scratch_.gateUp, 2 * I, 0.0f));
         launchSwiglu(scratch_.gateUp, T, I, scratch_.act, stream_);
-        FOLIO_TRY(narrow(scratch_.act, static_cast<int64_t>(T) * I));
+        FOLIO_TRY(narrow(scratch_.act, actCount));
         return gemm(m.down, scratch_.narrow, I, T, scratch_.x, D, 1.0f);
     }
 
@@ -877,9 +911,18 @@ class CudaBackend final : public Backend {
         const int D = static_cast<int>(c.hiddenSize);
         launchRmsNorm(x.x, L.postAttentionNorm, T, D, static_cast<float>(c.rmsNormEps), x.normed,
                       stream_);
-        FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
-        if (!f.moe)
-            return prefillMlp(f.dense, T);
+        if (!f.moe) {
+            FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
+            return prefillMlp(f.dense, T, false);
+        }
+        // The grouped kernels' blocks own 64 output rows of an expert.
+        const bool grouped = c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
+        // The experts' products take the normed rows as one bf16 term (see gemmOneTerm); the
+        // expert-by-expert fallback, for shapes the grouped kernels do not take, keeps two.
+        if (grouped)
+            FOLIO_TRY(narrowOneTerm(x.normed, static_cast<int64_t>(T) * D));
+        else
+            FOLIO_TRY(narrow(x.normed, static_cast<int64_t>(T) * D));
         FOLIO_TRY(timer_.mark(Component::Moe, stream_));
 
         const int E = static_cast<int>(c.numExperts);
@@ -888,9 +931,6 @@ class CudaBackend final : public Backend {
         const float one = 1.0f, zero = 0.0f;
         FOLIO_CUBLAS_TRY(cublasSgemm(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, E, T, D, &one, f.routerF32,
                                      D, x.normed, D, &zero, x.routerLogits, E));
-        // The grouped kernel's blocks own 64 output rows of an expert.
-        // The grouped kernels' blocks own 64 output rows of an expert.
-        const bool grouped = c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
         const bool tiled = T > kGroupedMoeMaxTokens;
         // A short prompt runs the shared expert as one more slot of the grouped launches. In a
         // long one every token reaches it: as a slot it would be one group as large as all the
@@ -903,17 +943,17 @@ class CudaBackend final : public Backend {
         if (grouped) {
             FOLIO_TRY(groupedExperts(f, T, sel.sharedSlots, tiled));
             if (f.hasShared && !sharedAsSlot)
-                FOLIO_TRY(prefillMlp(f.shared, T));  // narrow still holds the normed rows
+                FOLIO_TRY(prefillMlp(f.shared, T, true));  // narrow still holds the normed rows
         } else {
             if (f.hasShared)
-                FOLIO_TRY(prefillMlp(f.shared, T));  // uses narrow(normed) before it is reused
+                FOLIO_TRY(prefillMlp(f.shared, T, false));  // uses narrow(normed) before reuse
             FOLIO_TRY(expertsOneByOne(f, T));
         }
         return timer_.mark(Component::OtherGemms, stream_);
     }
 
     // Every chosen expert's SwiGLU in two grouped launches, the pairs grouped on the GPU: each
-    // weight read once per 32 pairs (short prompts) or through 64 × 64 shared tiles (tiled).
+    // weight read once per 32 pairs (short prompts) or through 64 × 128 shared tiles (tiled).
     Status groupedExperts(const FfnDevice& f, int T, int sharedSlots, bool tiled) {
         const ModelConfig& c = config_;
         Scratch& x = scratch_;
@@ -932,27 +972,24 @@ class CudaBackend final : public Backend {
         up.cols = D;
         up.groupStart = x.groupStart;
         up.order = x.groupRows;
-        up.xHi = x.narrow;  // narrow(normed) from above
-        up.xLo = x.narrowLo;
+        up.x = x.narrow;  // bf16(normed) from above, one term
         up.xStride = D;
         up.inputBySlot = true;
         up.slotsPerRow = slots;
         up.swiglu = true;
         up.tiled = tiled;
-        up.outHi = x.moeActHi;
-        up.outLo = x.moeActLo;
+        up.act = x.moeAct;
         launchExpertGemm(up, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         ExpertGemmArgs down = up;  // the same groups, order and form
         down.table = f.downTable;
         down.rows = D;
         down.cols = I;
-        down.xHi = x.moeActHi;
-        down.xLo = x.moeActLo;
+        down.x = x.moeAct;
         down.xStride = I;
         down.inputBySlot = false;
         down.swiglu = false;
-        down.outHi = down.outLo = nullptr;
+        down.act = nullptr;
         down.out = x.moeOut;
         launchExpertGemm(down, stream_);
         launchMoeCombine(x.x, x.moeOut, x.slotWeights, T, slots, D, stream_);

@@ -199,25 +199,25 @@ void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* cou
 // One grouped product per launch, every group (expert) at once, on tensor cores. For group e,
 // position s in [groupStart[e], groupStart[e + 1]) is pair order[s]; its input row is
 // x[order[s] / slotsPerRow] (inputBySlot) or x[s]. With swiglu, table[e] holds [gate; up]
-// ([2 rows, cols]) and outHi/outLo[s][rows] get silu(gate x) * (up x) as two bf16 terms;
-// without, table[e] is [rows, cols] and out[order[s]][rows] gets W x (fp32). rows % 64 == 0,
-// cols % 16 == 0.
+// ([2 rows, cols]) and act[s][rows] gets bf16(silu(gate x) * (up x)); without, table[e] is
+// [rows, cols] and out[order[s]][rows] gets W x (fp32). The inputs are one bf16 term each (the
+// caller rounds fp32 activations once, unlike the attention projections' hi + lo pairs), the
+// products accumulate in fp32; so the usual pair of launches is x -> act (swiglu) and act -> out.
+// rows % 64 == 0, cols % 16 == 0.
 struct ExpertGemmArgs {
     const bf16* const* table = nullptr;
     int groups = 0, rows = 0, cols = 0;
     const int32_t* groupStart = nullptr;
     const int32_t* order = nullptr;
-    const bf16* xHi = nullptr;
-    const bf16* xLo = nullptr;
+    const bf16* x = nullptr;  // one bf16 term per activation
     int64_t xStride = 0;
     bool inputBySlot = false;
     int slotsPerRow = 1;
     bool swiglu = false;
-    // Many pairs per group (long prompts): 64 × 64 tiles through shared memory; needs
+    // Many pairs per group (long prompts): 64 × 128 tiles through shared memory; needs
     // cols % 32 == 0.
     bool tiled = false;
-    bf16* outHi = nullptr;
-    bf16* outLo = nullptr;
+    bf16* act = nullptr;  // swiglu: [pairs][rows], in group order (position s)
     float* out = nullptr;
 };
 void launchExpertGemm(const ExpertGemmArgs& args, cudaStream_t stream);

@@ -3,7 +3,7 @@
 //
 //   folio-bench [--config kimi-linear-48b-a3b | --model DIR] [--contexts 4096,32768,131072]
 //               [--prefill 4096,32768] [--decode-tokens 128] [--question 50] [--chunk 4096]
-//               [--no-micro]
+//               [--no-micro | --micro-only]
 //
 // With --config the model is built with deterministic random weights on the GPU; with --model
 // it is loaded from a checkpoint folder. Prints one JSON line per measured point, then a table:
@@ -16,6 +16,7 @@
 // bandwidth measured on the spot; the floor (bytes read per token / that bandwidth) and the ratio
 // to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
 // and of the KDA and MLA prefill kernels at T = 8K, 32K and 128K, timed with CUDA events.
+// --micro-only runs those micro-benchmarks alone (the real model's sizes, no model built).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -48,6 +49,7 @@ struct Options {
     int64_t question = 50;
     int64_t chunk = 4096;
     bool micro = true;
+    bool microOnly = false;  // the kernel micro-benchmarks alone, without building a model
 };
 
 std::vector<int64_t> parseList(const std::string& text) {
@@ -517,6 +519,15 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
 }
 
 int run(const Options& o) {
+    if (o.microOnly) {
+        auto config = parseModelConfig(kKimiLinear48BA3BConfigJson);
+        if (!config.ok()) {
+            std::fprintf(stderr, "folio-bench: %s\n", config.error().message.c_str());
+            return 1;
+        }
+        microBenchmarks(*config, copyBandwidth());
+        return 0;
+    }
     EngineOptions options;
     options.backend = BackendKind::Cuda;
     options.prefillChunkTokens = o.chunk;
@@ -710,11 +721,14 @@ int main(int argc, char** argv) {
             o.chunk = std::atoll(value().c_str());
         else if (arg == "--no-micro")
             o.micro = false;
+        else if (arg == "--micro-only")
+            o.microOnly = true;
         else {
             std::fprintf(stderr,
                          "usage: folio-bench [--config kimi-linear-48b-a3b | --model DIR] "
                          "[--contexts 4096,32768,131072] [--prefill 4096,32768] "
-                         "[--decode-tokens N>=100] [--question N] [--chunk N] [--no-micro]\n");
+                         "[--decode-tokens N>=100] [--question N] [--chunk N] [--no-micro | "
+                         "--micro-only]\n");
             return 2;
         }
     }

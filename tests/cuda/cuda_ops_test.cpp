@@ -10,7 +10,7 @@
 //           window and state carry over) against the CPU recurrence of inference/cpu;
 //   mla     append across a page boundary, query absorption, split attention, value up-projection;
 //   moe     router (sigmoid, plain and grouped, biased/unbiased weights), combine, gather,
-//           scatter-add;
+//           scatter-add, pair grouping, grouped expert products (direct and tiled forms);
 //   sample  greedy with a tie, top-k 1, tiny top-p, repetition penalty with the seen bitmap,
 //           empirical distributions of stratified draws against the softmax.
 // One line per check: "PASS name err=... tol=..." or "FAIL ...". Exit 0 when all pass, 1 on any
@@ -30,6 +30,7 @@
 #include "inference/cpu/cpu_model.h"
 #include "inference/cpu/kernels.h"
 #include "inference/cuda/kernels.h"
+#include "inference/cuda/mla_flash_wgmma.h"
 #include "inference/engine.h"
 #include "inference/kimi_linear_48b_config.h"
 #include "inference/model_config.h"
@@ -1100,14 +1101,28 @@ void testMoe(Report& report) {
     }
 
     // Grouped experts for many tokens: pairs grouped by expert on the GPU, then every expert's
-    // SwiGLU (gate and up, then down) in two launches, against a double-precision reference.
-    // Group 5 gets no pair, the last ("shared") group every token: more than one pass of 32.
+    // SwiGLU (gate and up, then down) in two launches, in both forms, against a double-precision
+    // reference of the kernels' numerics: the inputs are one bf16 term (rounded here, once), the
+    // products exact sums over bf16 values, the SwiGLU activations rounded to bf16 before the
+    // down projection. The groups are uneven: group 0 gets most tokens (one tiled pass, its
+    // second 64-pair half partly filled), group 5 none, the last ("shared") group every token
+    // (several passes of 32 and of 128 pairs, the last partial), the others a few dozen.
+    // Two steps, so that the check models the rounding exactly rather than at bf16's 1e-2:
+    // 1. Every activation the kernel wrote must be a bf16 rounding (either neighbour) of a value
+    //    within fp32 accumulation error of the exact silu(gate x) * (up x). (A reference that
+    //    rounded its own exact value would differ from the kernel's fp32 value in about 3 of
+    //    10^4 activations that lie next to a rounding boundary: one bf16 step each, ~2e-5 of
+    //    the output.)
+    // 2. The down projection must match the double-precision product of the kernel's own bf16
+    //    activations (fp32 accumulation over 1024 terms: ~1e-6).
     {
-        const int tokens = 37, routed = 3, slots = routed + 1, groups = 9;
+        const int tokens = 150, routed = 2, slots = routed + 1, groups = 9;
         const int pairs = tokens * slots;
         std::vector<int32_t> ids;
         for (int t = 0; t < tokens; ++t) {
             std::vector<int32_t> chosen;
+            if (rng.below(5) < 3)
+                chosen.push_back(0);
             while (static_cast<int>(chosen.size()) < routed) {
                 const int32_t e = rng.below(groups - 1);
                 if (e != 5 && std::find(chosen.begin(), chosen.end(), e) == chosen.end())
@@ -1116,16 +1131,13 @@ void testMoe(Report& report) {
             chosen.push_back(groups - 1);
             ids.insert(ids.end(), chosen.begin(), chosen.end());
         }
-        const auto x = randomFloats(sz(tokens) * kHidden, rng, -1, 1);
-        std::vector<uint16_t> xHi(x.size()), xLo(x.size());
-        for (size_t i = 0; i < x.size(); ++i) {
-            xHi[i] = floatToBf16(x[i]);
-            xLo[i] = floatToBf16(x[i] - bf16ToFloat(xHi[i]));
-        }
+        std::vector<uint16_t> xBits(sz(tokens) * kHidden);
+        for (uint16_t& v : xBits)
+            v = floatToBf16(rng.uniform(-1, 1));
         const size_t upSize = sz(2) * kExpertInner * kHidden, downSize = sz(kHidden) * kExpertInner;
         const auto upW = randomBf16(upSize * groups, rng, 0.03f);
         const auto downW = randomBf16(downSize * groups, rng, 0.03f);
-        Bf16Buffer dUp(upW), dDown(downW), dxHi(xHi), dxLo(xLo);
+        Bf16Buffer dUp(upW), dDown(downW), dx(xBits);
         std::vector<const cu::bf16*> upTable, downTable;
         for (int e = 0; e < groups; ++e) {
             upTable.push_back(bf(dUp) + upSize * sz(e));
@@ -1133,11 +1145,15 @@ void testMoe(Report& report) {
         }
         Device<const cu::bf16*> dUpTable(upTable), dDownTable(downTable);
         Device<int32_t> dIds(ids), counts(groups), start(groups + 1), cursor(groups), order(pairs);
-        Bf16Buffer actHi(sz(pairs) * kExpertInner), actLo(sz(pairs) * kExpertInner);
+        Bf16Buffer act(sz(pairs) * kExpertInner);
         Device<float> out(sz(pairs) * kHidden);
         cu::launchMoeGroupPairs(dIds.get(), pairs, groups, counts.get(), start.get(), cursor.get(),
                                 order.get(), nullptr);
         finish("launchMoeGroupPairs");
+        struct ExpertRun {
+            std::vector<uint16_t> act;  // [position in group order][inner]
+            std::vector<float> out;     // [pair][hidden]
+        };
         auto runExperts = [&](bool tiled) {
             cu::ExpertGemmArgs up;
             up.tiled = tiled;
@@ -1147,32 +1163,30 @@ void testMoe(Report& report) {
             up.cols = kHidden;
             up.groupStart = start.get();
             up.order = order.get();
-            up.xHi = bf(dxHi);
-            up.xLo = bf(dxLo);
+            up.x = bf(dx);
             up.xStride = kHidden;
             up.inputBySlot = true;
             up.slotsPerRow = slots;
             up.swiglu = true;
-            up.outHi = reinterpret_cast<cu::bf16*>(actHi.get());
-            up.outLo = reinterpret_cast<cu::bf16*>(actLo.get());
+            up.act = reinterpret_cast<cu::bf16*>(act.get());
             cu::launchExpertGemm(up, nullptr);
             finish("launchExpertGemm (gate, up)");
             cu::ExpertGemmArgs down = up;
             down.table = dDownTable.get();
             down.rows = kHidden;
             down.cols = kExpertInner;
-            down.xHi = bf(actHi);
-            down.xLo = bf(actLo);
+            down.x = bf(act);
             down.xStride = kExpertInner;
             down.inputBySlot = false;
             down.swiglu = false;
+            down.act = nullptr;
             down.out = out.get();
             cu::launchExpertGemm(down, nullptr);
             finish("launchExpertGemm (down)");
-            return out.download();
+            return ExpertRun{act.download(), out.download()};
         };
-        const auto direct = runExperts(false);
-        const auto tiled = runExperts(true);
+        const ExpertRun direct = runExperts(false);
+        const ExpertRun tiled = runExperts(true);
 
         const auto starts = start.download();
         const auto ordered = order.download();
@@ -1185,32 +1199,67 @@ void testMoe(Report& report) {
         }
         report.equal("moe_group_pairs_misplaced", badGroups, 0);
 
-        const auto upF = widen(upW), downF = widen(downW);
-        std::vector<double> want(sz(pairs) * kHidden);
-        std::vector<double> act(kExpertInner);
+        // The exact gate and up products of every pair, and the sums of their terms' magnitudes
+        // (the scale of fp32 accumulation error).
+        const auto x = widen(xBits), upF = widen(upW), downF = widen(downW);
+        const size_t pairRows = sz(pairs) * kExpertInner;
+        std::vector<double> gate(pairRows), upv(pairRows), gateAbs(pairRows), upAbs(pairRows);
         for (int p = 0; p < pairs; ++p) {
-            const int e = ids[sz(p)];
             const float* xr = x.data() + sz(p / slots) * kHidden;
             for (int i = 0; i < kExpertInner; ++i) {
-                const float* gw = upF.data() + upSize * sz(e) + sz(i) * kHidden;
+                const float* gw = upF.data() + upSize * sz(ids[sz(p)]) + sz(i) * kHidden;
                 const float* uw = gw + sz(kExpertInner) * kHidden;
-                double gsum = 0, usum = 0;
+                double gs = 0, us = 0, ga = 0, ua = 0;
                 for (int k = 0; k < kHidden; ++k) {
-                    gsum += static_cast<double>(gw[k]) * xr[k];
-                    usum += static_cast<double>(uw[k]) * xr[k];
+                    const double gt = static_cast<double>(gw[k]) * xr[k];
+                    const double ut = static_cast<double>(uw[k]) * xr[k];
+                    gs += gt;
+                    us += ut;
+                    ga += std::fabs(gt);
+                    ua += std::fabs(ut);
                 }
-                act[sz(i)] = gsum / (1.0 + std::exp(-gsum)) * usum;
-            }
-            for (int n = 0; n < kHidden; ++n) {
-                const float* dw = downF.data() + downSize * sz(e) + sz(n) * kExpertInner;
-                double sum = 0;
-                for (int i = 0; i < kExpertInner; ++i)
-                    sum += static_cast<double>(dw[i]) * act[sz(i)];
-                want[sz(p) * kHidden + n] = sum;
+                const size_t at = sz(p) * kExpertInner + sz(i);
+                gate[at] = gs;
+                upv[at] = us;
+                gateAbs[at] = ga;
+                upAbs[at] = ua;
             }
         }
-        report.result("moe_grouped_swiglu", relL2(direct, want), 5e-5);
-        report.result("moe_grouped_swiglu_tiled", relL2(tiled, want), 5e-5);
+        auto check = [&](const std::string& name, const ExpertRun& r) {
+            // fp32 accumulation error bound per product, relative to the sum of its terms'
+            // magnitudes: generous for 2304 terms, far below what a wrong row or k slice gives.
+            constexpr double kAccumulation = 1e-5;
+            int64_t outside = 0;
+            std::vector<double> want(sz(pairs) * kHidden);
+            std::vector<double> a(kExpertInner);
+            for (int s2 = 0; s2 < pairs; ++s2) {
+                const int p = ordered[sz(s2)];
+                for (int i = 0; i < kExpertInner; ++i) {
+                    const size_t at = sz(p) * kExpertInner + sz(i);
+                    const double g = gate[at], u = upv[at];
+                    const double dg = kAccumulation * gateAbs[at], du = kAccumulation * upAbs[at];
+                    const double silu = g / (1.0 + std::exp(-g)), v = silu * u;
+                    // |silu'| <= 1.1; 1e-6 |v| for the fp32 silu and product.
+                    const double dv =
+                        1.1 * dg * (std::fabs(u) + du) + std::fabs(silu) * du + 1e-6 * std::fabs(v);
+                    a[sz(i)] = bf16ToFloat(r.act[sz(s2) * kExpertInner + sz(i)]);
+                    const double halfStep =
+                        a[sz(i)] == 0 ? 0 : std::ldexp(1.0, std::ilogb(a[sz(i)]) - 8);
+                    outside += !(std::fabs(a[sz(i)] - v) <= halfStep + dv);  // NaN counts
+                }
+                const float* dw = downF.data() + downSize * sz(ids[sz(p)]);
+                for (int n = 0; n < kHidden; ++n) {
+                    double sum = 0;
+                    for (int i = 0; i < kExpertInner; ++i)
+                        sum += static_cast<double>(dw[sz(n) * kExpertInner + sz(i)]) * a[sz(i)];
+                    want[sz(p) * kHidden + sz(n)] = sum;
+                }
+            }
+            report.equal(name + "_act_outside_bf16_rounding", outside, 0);
+            report.result(name, relL2(r.out, want), 1e-5);
+        };
+        check("moe_grouped_swiglu", direct);
+        check("moe_grouped_swiglu_tiled", tiled);
     }
 }
 
@@ -1362,6 +1411,7 @@ void testMlaFlash(Report& report) {
     Rng rng(6);
     const int H = kMlaHeads, width = kLatent + kRope, qk = kNope + kRope, kvw = kNope + kValue;
     const int pageRows = 64, past = 130, T = 150, keys = past + T, segment = 128;
+    static_assert(keys > 2 * 128, "a segment of the whole context spans three 128-key tiles");
     const int pageCount = (keys + pageRows - 1) / pageRows;
     std::vector<std::vector<uint16_t>> pages;
     std::vector<Bf16Buffer> dPages;
@@ -1386,9 +1436,9 @@ void testMlaFlash(Report& report) {
     const int maxSplits = 3;
     Device<float> partMax(sz(maxSplits) * T * H), partSum(sz(maxSplits) * T * H);
     Device<float> partO(sz(maxSplits) * T * H * kValue);
-    auto run = [&](int splits) {
-        for (int begin = 0; begin < keys; begin += segment) {
-            const int end = std::min(keys, begin + segment);
+    auto run = [&](int splits, int segmentRows) {
+        for (int begin = 0; begin < keys; begin += segmentRows) {
+            const int end = std::min(keys, begin + segmentRows);
             std::vector<uint16_t> seg(kvBits.begin() + sz(begin) * H * kvw,
                                       kvBits.begin() + sz(end) * H * kvw);
             Bf16Buffer dSeg(seg);
@@ -1418,8 +1468,6 @@ void testMlaFlash(Report& report) {
         }
         return out.download();
     };
-    const auto whole = run(1);
-    const auto split = run(maxSplits);
     std::vector<double> want(sz(T) * H * kValue);
     std::vector<double> scores(keys);
     for (int t = 0; t < T; ++t)
@@ -1451,8 +1499,25 @@ void testMlaFlash(Report& report) {
                 want[(sz(t) * H + h) * kValue + d] = acc / sum;
             }
         }
-    report.result("mla_flash_prefill (3 segments, paged)", relL2(whole, want), 4e-3);
-    report.result("mla_flash_prefill (3 segments x 3 splits)", relL2(split, want), 4e-3);
+    // Both forms where the device has the wgmma one; segments of one tile (128 rows) and of
+    // several (the whole context in one, so tiles stream through both shared-memory stages).
+    for (const bool wgmma : {false, true}) {
+        if (wgmma && !cu::mlaFlashWgmmaAvailable()) {
+            std::printf("SKIP mla_flash_prefill wgmma form: not an sm_90a build on a 9.0 device\n");
+            continue;
+        }
+        cu::selectMlaFlashWgmma(wgmma);
+        const std::string form = wgmma ? "wgmma" : "mma.sync";
+        report.result("mla_flash_prefill " + form + " (3 segments, paged)",
+                      relL2(run(1, segment), want), 4e-3);
+        report.result("mla_flash_prefill " + form + " (3 segments x 3 splits)",
+                      relL2(run(maxSplits, segment), want), 4e-3);
+        report.result("mla_flash_prefill " + form + " (1 segment of 3 tiles)",
+                      relL2(run(1, 1024), want), 4e-3);
+        report.result("mla_flash_prefill " + form + " (1 segment x 2 splits)",
+                      relL2(run(2, 1024), want), 4e-3);
+    }
+    CUDA_CHECK(cu::configureMlaFlashPrefill());  // back to the device's own choice
 }
 
 // ---- 7. the engine's prefill paths agree ----
