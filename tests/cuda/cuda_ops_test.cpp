@@ -1404,14 +1404,16 @@ void testSample(Report& report) {
 }
 
 // ---- 6. MLA prefill attention, expanded form ----
-// 150 queries after a 130-row context (pages of 64 rows), keys expanded in segments of 128 rows
+// 150 queries after a 1,000-row context (pages of 64 rows), keys expanded in segments of 128 rows
 // so the softmax state crosses segments; against a double-precision reference that sees the
 // same bf16 queries, keys and values (the kernel's only other rounding is P to bf16).
 void testMlaFlash(Report& report) {
     Rng rng(6);
     const int H = kMlaHeads, width = kLatent + kRope, qk = kNope + kRope, kvw = kNope + kValue;
-    const int pageRows = 64, past = 130, T = 150, keys = past + T, segment = 128;
-    static_assert(keys > 2 * 128, "a segment of the whole context spans three 128-key tiles");
+    const int pageRows = 64, past = 1000, T = 150, keys = past + T, segment = 128;
+    // Segments of 1,024 rows: 8 tiles of 128 keys stream through the kernels' two stages (four
+    // rounds each), then a short segment.
+    static_assert(keys > 1024 && keys < 2048, "a long segment of 8 tiles, then a short one");
     const int pageCount = (keys + pageRows - 1) / pageRows;
     std::vector<std::vector<uint16_t>> pages;
     std::vector<Bf16Buffer> dPages;
@@ -1508,13 +1510,13 @@ void testMlaFlash(Report& report) {
         }
         cu::selectMlaFlashWgmma(wgmma);
         const std::string form = wgmma ? "wgmma" : "mma.sync";
-        report.result("mla_flash_prefill " + form + " (3 segments, paged)",
+        report.result("mla_flash_prefill " + form + " (segments of 1 tile, paged)",
                       relL2(run(1, segment), want), 4e-3);
-        report.result("mla_flash_prefill " + form + " (3 segments x 3 splits)",
+        report.result("mla_flash_prefill " + form + " (segments of 1 tile x 3 splits)",
                       relL2(run(maxSplits, segment), want), 4e-3);
-        report.result("mla_flash_prefill " + form + " (1 segment of 3 tiles)",
+        report.result("mla_flash_prefill " + form + " (segments of 8 tiles)",
                       relL2(run(1, 1024), want), 4e-3);
-        report.result("mla_flash_prefill " + form + " (1 segment x 2 splits)",
+        report.result("mla_flash_prefill " + form + " (segments of 8 tiles x 2 splits)",
                       relL2(run(2, 1024), want), 4e-3);
     }
     CUDA_CHECK(cu::configureMlaFlashPrefill());  // back to the device's own choice
