@@ -90,6 +90,7 @@ struct Scratch {
     bf16* moeAct;            // [T * slots][moe inner], in expert order
     float* moeOut;           // [T * slots][hidden], in slot order
     bf16 *flashQ, *flashKv;  // prefill attention: queries [T][H][qk], a segment's keys/values
+    bf16* flashRope;  // the segment's rope parts, dense (the wgmma form's tensor copies)
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
     float *kdaInputs, *kdaChunks;  // chunked KDA: q, k, v, g, o [T][P] and beta; per chunk tiles
@@ -508,6 +509,7 @@ class CudaBackend final : public Backend {
         if (flashShapes()) {
             a.reserve(s.flashQ, T * H * c.qkHeadDim());
             a.reserve(s.flashKv, kFlashSegmentRows * H * (c.qkNopeHeadDim + c.vHeadDim));
+            a.reserve(s.flashRope, kFlashSegmentRows * c.qkRopeHeadDim);
             a.reserve(s.flashMax, T * H);
             a.reserve(s.flashSum, T * H);
             a.reserve(s.flashO, T * H * c.vHeadDim);
@@ -845,6 +847,7 @@ class CudaBackend final : public Backend {
             a.partialMax = x.flashPartMax;
             a.partialSum = x.flashPartSum;
             a.partialO = x.flashPartO;
+            a.ropeRows = x.flashRope;
             launchMlaFlashPrefill(a, stream_);
             FOLIO_CUDA_TRY(cudaGetLastError());
         }

@@ -155,6 +155,9 @@ struct MlaFlashArgs {
     float* partialMax = nullptr;
     float* partialSum = nullptr;
     float* partialO = nullptr;
+    // Scratch of at least (keyEnd - keyBegin) × rope bf16: the wgmma form gathers the segment's
+    // rope parts there from the cache's pages, so its tensor-memory copies see one dense array.
+    bf16* ropeRows = nullptr;
 };
 // Queries per block of the prefill attention kernel (16 per warp).
 inline constexpr int kMlaFlashQueries = 128;

@@ -213,9 +213,7 @@ void launchMlaQueriesToBf16(const float* q, int64_t stride, int tokens, int widt
 }
 
 void launchMlaFlashPrefill(const MlaFlashArgs& a, cudaStream_t stream) {
-    if (useWgmma) {
-        launchMlaFlashWgmma(a, stream);
-    } else {
+    if (!useWgmma || !launchMlaFlashWgmma(a, stream)) {
         const dim3 grid(static_cast<unsigned>((a.tokens + kQueries - 1) / kQueries),
                         static_cast<unsigned>(a.heads), static_cast<unsigned>(a.splits));
         flashPrefillKernel<<<grid, kThreads, kSharedBytes, stream>>>(a);

@@ -3,10 +3,13 @@
 // contract and softmax as the mma.sync kernel in mla_flash_prefill.cu (a segment of keys per
 // launch, the softmax state carried between segments, splits of the keys merged afterwards). A
 // block owns 128 queries of one head and has three warpgroups with their own roles:
-//  - a producer copies Q (128 × 192) once, then every key tile's K (128 × 192) and V (128 × 128)
-//    into two K and two V stages with cp.async; each copy's completion arrives on the stage's
-//    "full" mbarrier (cp.async.mbarrier.arrive.noinc), and the producer refills a stage only
-//    after the consumers' arrivals on its "empty" mbarrier;
+//  - one producer thread copies Q (128 × 192) once, then every key tile's K (128 × 192) and V
+//    (128 × 128) into two K and two V stages with the tensor memory accelerator (TMA: 2-D tiles
+//    of 64 columns × 128 rows, swizzled on the way in), completing on the stage's "full"
+//    mbarrier; it refills a stage only after the consumers' arrivals on its "empty" mbarrier.
+//    Keys' nope parts and values come from the expanded segment, their rope parts from a dense
+//    copy of the segment's rows gathered from the cache's pages first (a tensor map needs one
+//    array); rows past the segment's end arrive as zeros;
 //  - two consumers own 64 queries each. Per key tile j they issue S_j = Q K_jᵀ (12 wgmma
 //    m64n128k16 from shared memory) together with O += P_{j-1} V_{j-1} (8 wgmma with P from
 //    registers), run the online softmax of S_j while the tensor cores finish P_{j-1} V_{j-1},
@@ -17,6 +20,9 @@
 // Shared tiles use the 128-byte swizzled layout of wgmma.cuh; Q and K are K-major, V is MN-major.
 // Query tiles are taken from the end backwards, so the longest blocks start first. Built only for
 // sm_90a; the host checks mlaFlashWgmmaAvailable() before launching it.
+#include <cuda.h>
+#include <cudaTypedefs.h>
+
 #include "async_copy.cuh"
 #include "mla_flash_common.cuh"
 #include "mla_flash_wgmma.h"
@@ -28,7 +34,7 @@ namespace {
 using namespace flash;
 constexpr int kQueries = kMlaFlashQueries, kKeys = kMlaFlashWgmmaKeys;
 constexpr int kProducerThreads = 128, kThreads = 3 * 128;
-constexpr int kProducerRegisters = 40, kConsumerRegisters = 232;
+constexpr int kProducerRegisters = 24, kConsumerRegisters = 240;
 constexpr int kKeyTiles = kKeys / 8;  // 8-column groups of S
 constexpr int kSlab = 64;             // bf16 columns per swizzled slab (128-byte rows)
 constexpr int kQSlabBytes = kQueries * 128, kKeySlabBytes = kKeys * 128;
@@ -65,79 +71,28 @@ __device__ __forceinline__ void barrierWait(uint64_t* b, int parity) {
 __device__ __forceinline__ void barrierArrive(uint64_t* b) {
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sharedAddress(b)) : "memory");
 }
-// Arrives once this thread's earlier cp.async copies have landed (counted in the init count).
-__device__ __forceinline__ void barrierArriveOnCopies(uint64_t* b) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(sharedAddress(b))
+// Expects `bytes` more to arrive on the barrier (by TMA), and arrives.
+__device__ __forceinline__ void barrierExpectBytes(uint64_t* b, uint32_t bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(sharedAddress(b)),
+                 "r"(bytes)
                  : "memory");
 }
-// Orders copies this thread has seen complete (through an mbarrier) before its wgmma reads.
-__device__ __forceinline__ void fenceForTensorCores() {
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+// One 64-column × 128-row tile of a 2-D tensor map at (column, row) into shared memory (swizzled
+// as the map says), completing on barrier b.
+__device__ __forceinline__ void copyTile(void* dst, const CUtensorMap& map, int column, int row,
+                                         uint64_t* b) {
+    asm volatile(
+        "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, "
+        "{%2, %3}], [%4];\n" ::"r"(sharedAddress(dst)),
+        "l"(reinterpret_cast<uint64_t>(&map)), "r"(column), "r"(row), "r"(sharedAddress(b))
+        : "memory");
 }
+constexpr uint32_t kSlabTileBytes = 128 * 128;  // one 64-column × 128-row bf16 tile
 
-// The producer's copies. Each of its threads copies fixed chunks of every tile, so the per-tile
-// work is a few pointer increments: the nope part of K and all of V as rows (t / 16) + 8 m,
-// chunk t % 16 (both from the same expanded row); the rope part of K as rows (t / 8) + 16 m,
-// chunk t % 8, from the latent cache's pages. Rows at or past `end` are zero-filled (V must be
-// finite where P is zero).
-struct TileCopier {
-    const MlaFlashArgs* a;
-    int h;
-    int wideRow, wideChunk;  // nope / value chunks
-    int ropeRow, ropeChunk;  // rope chunks
-    uint32_t wideOffset;     // the chunk's place in a K or V tile (the swizzle is the same for m)
-    uint32_t ropeOffset;
-
-    __device__ __forceinline__ TileCopier(const MlaFlashArgs& args, int head, int t)
-        : a(&args), h(head) {
-        wideRow = t >> 4;
-        wideChunk = t & 15;
-        ropeRow = t >> 3;
-        ropeChunk = t & 7;
-        wideOffset = (wideChunk >> 3) * kKeySlabBytes + swizzled(wideRow, wideChunk & 7);
-        ropeOffset = 2 * kKeySlabBytes + swizzled(ropeRow, ropeChunk);
-    }
-
-    // The expanded row of key `base + row` for this head (nope dims, then value dims). Rows are
-    // counted from the segment's start, so the product stays in 32 bits (segments are at most
-    // 16K rows of 32 heads).
-    __device__ __forceinline__ const bf16* expanded(int64_t base, int row) const {
-        const int local = static_cast<int>(base - a->keyBegin) + row;
-        return a->kv + static_cast<int64_t>(local * a->heads + h) * (kNope + kValue);
-    }
-
-    // K rows [base, base + 128): nope from the expanded segment, rope from the cache.
-    __device__ __forceinline__ void keys(int64_t base, int64_t end, unsigned char* tile) const {
-#pragma unroll 4
-        for (int m = 0; m < kKeys / 8; ++m) {
-            const int row = wideRow + 8 * m;
-            const bool valid = base + row < end;
-            const bf16* src = expanded(valid ? base : a->keyBegin, valid ? row : 0);
-            copy16(tile + wideOffset + 8 * m * 128, src + 8 * wideChunk, valid);
-        }
-        const int pageRows = a->cache.pageRows;
-#pragma unroll 4
-        for (int m = 0; m < kKeys / 16; ++m) {
-            const int row = ropeRow + 16 * m;
-            const bool valid = base + row < end;
-            const int key = static_cast<int>(valid ? base + row : a->keyBegin);
-            const bf16* src = a->cache.pages[key / pageRows] +
-                              static_cast<int64_t>(key % pageRows) * a->cache.width +
-                              (a->cache.width - kRope) + 8 * ropeChunk;
-            copy16(tile + ropeOffset + 16 * m * 128, src, valid);
-        }
-    }
-
-    // V rows [base, base + 128).
-    __device__ __forceinline__ void values(int64_t base, int64_t end, unsigned char* tile) const {
-#pragma unroll 4
-        for (int m = 0; m < kKeys / 8; ++m) {
-            const int row = wideRow + 8 * m;
-            const bool valid = base + row < end;
-            const bf16* src = expanded(valid ? base : a->keyBegin, valid ? row : 0);
-            copy16(tile + wideOffset + 8 * m * 128, src + kNope + 8 * wideChunk, valid);
-        }
-    }
+// The tensor maps of one launch: queries [T][H × 192], the segment's expanded rows
+// [rows][H × 256] (nope then value per head) and its rope parts [rows][64].
+struct FlashMaps {
+    CUtensorMap query, expanded, rope;
 };
 
 template <int kCount>
@@ -149,7 +104,8 @@ __device__ __forceinline__ void pinFragments(uint32_t (&p)[kCount][4]) {
             asm volatile("" : "+r"(p[i][e])::"memory");
 }
 
-__global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashArgs a) {
+__global__ void __launch_bounds__(kThreads, 1)
+    flashWgmmaKernel(const MlaFlashArgs a, const __grid_constant__ FlashMaps maps) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ unsigned char sharedRaw[];
     unsigned char* shared = reinterpret_cast<unsigned char*>(
@@ -167,10 +123,10 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
     const int64_t begin = range.begin, end = range.end;
 
     if (threadIdx.x == 0) {
-        barrierInit(&bar.query, kProducerThreads);
+        barrierInit(&bar.query, 1);
         for (int s = 0; s < 2; ++s) {
-            barrierInit(&bar.keyFull[s], kProducerThreads);
-            barrierInit(&bar.valueFull[s], kProducerThreads);
+            barrierInit(&bar.keyFull[s], 1);
+            barrierInit(&bar.valueFull[s], 1);
             barrierInit(&bar.keyEmpty[s], kEmptyArrivals);
             barrierInit(&bar.valueEmpty[s], kEmptyArrivals);
         }
@@ -179,29 +135,32 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
 
     if (role == 0) {
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegisters));
-        const int t = static_cast<int>(threadIdx.x);
-        for (int i = t; i < kQueries * (kQk / 8); i += kProducerThreads) {
-            const int row = i / (kQk / 8), c = i % (kQk / 8);
-            const bool valid = q0 + row < a.tokens;
-            const bf16* src =
-                a.q + (static_cast<int64_t>(valid ? q0 + row : 0) * a.heads + h) * kQk + c * 8;
-            copy16(qTile + (c >> 3) * kQSlabBytes + swizzled(row, c & 7), src, valid);
-        }
-        barrierArriveOnCopies(&bar.query);
-        const TileCopier copier(a, h, t);
+        if (threadIdx.x != 0)
+            return;
+        // Column offsets of this head's parts; rows count from the segment's start.
+        const int qColumn = h * kQk, kvColumn = h * (kNope + kValue);
+        barrierExpectBytes(&bar.query, (kQk / kSlab) * kSlabTileBytes);
+        for (int slab = 0; slab < kQk / kSlab; ++slab)
+            copyTile(qTile + slab * kQSlabBytes, maps.query, qColumn + kSlab * slab, q0,
+                     &bar.query);
         int j = 0;
         for (int64_t base = begin; base < end; base += kKeys, ++j) {
-            const int s = j & 1, round = j >> 1;
+            const int s = j & 1, round = j >> 1, row = static_cast<int>(base - a.keyBegin);
             if (round > 0)
                 barrierWait(&bar.keyEmpty[s], (round - 1) & 1);
-            copier.keys(base, end, keyStage(j));
-            barrierArriveOnCopies(&bar.keyFull[s]);
+            unsigned char* k = keyStage(j);
+            barrierExpectBytes(&bar.keyFull[s], (kQk / kSlab) * kSlabTileBytes);
+            copyTile(k, maps.expanded, kvColumn, row, &bar.keyFull[s]);
+            copyTile(k + kKeySlabBytes, maps.expanded, kvColumn + kSlab, row, &bar.keyFull[s]);
+            copyTile(k + 2 * kKeySlabBytes, maps.rope, 0, row, &bar.keyFull[s]);
             if (round > 0)
                 barrierWait(&bar.valueEmpty[s], (round - 1) & 1);
-            copier.values(base, end, valueStage(j));
-            barrierArriveOnCopies(&bar.valueFull[s]);
+            unsigned char* v = valueStage(j);
+            barrierExpectBytes(&bar.valueFull[s], (kValue / kSlab) * kSlabTileBytes);
+            copyTile(v, maps.expanded, kvColumn + kNope, row, &bar.valueFull[s]);
+            copyTile(v + kKeySlabBytes, maps.expanded, kvColumn + kNope + kSlab, row,
+                     &bar.valueFull[s]);
         }
-        waitCopies<0>();  // nothing of this thread's stays in flight after it leaves
         return;
     }
 
@@ -210,7 +169,6 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
     float o[kValueTiles][4];
     Rows rows = startRows(a, range, q0 + 64 * consumer + 16 * (warp & 3) + g, h, tg, o);
     barrierWait(&bar.query, 0);
-    fenceForTensorCores();
 
     // Descriptors: this consumer's Q rows and K (K-major, 8-row groups 1 KB apart), V (MN-major:
     // 64-column slabs 16 KB apart, 8-key groups 1 KB apart). Advancing a descriptor by 16 bytes
@@ -250,7 +208,6 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
     if (begin < end) {
         // Tile 0: its scores alone.
         barrierWait(&bar.keyFull[0], 0);
-        fenceForTensorCores();
         pinAccumulators(s);
         wgmmaFence();
         issueScores(0);
@@ -265,7 +222,6 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
         for (int64_t base = begin + kKeys; base < end; base += kKeys, ++j) {
             barrierWait(&bar.keyFull[j & 1], (j >> 1) & 1);
             barrierWait(&bar.valueFull[(j - 1) & 1], ((j - 1) >> 1) & 1);
-            fenceForTensorCores();
             pinAccumulators(s);
             pinAccumulators(o);
             wgmmaFence();
@@ -286,7 +242,6 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
         }
         // The last tile's P V.
         barrierWait(&bar.valueFull[(j - 1) & 1], ((j - 1) >> 1) & 1);
-        fenceForTensorCores();
         pinAccumulators(o);
         wgmmaFence();
         issueValues(j - 1);
@@ -298,6 +253,46 @@ __global__ void __launch_bounds__(kThreads, 1) flashWgmmaKernel(const MlaFlashAr
 #endif
 }
 
+// The driver's tensor-map encoder, looked up once through the runtime (no link to libcuda).
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+    static const PFN_cuTensorMapEncodeTiled_v12000 encoder = [] {
+        void* fn = nullptr;
+        cudaDriverEntryPointQueryResult found{};
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
+                                             cudaEnableDefault, &found) != cudaSuccess ||
+            found != cudaDriverEntryPointSuccess)
+            fn = nullptr;
+        return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
+    }();
+    return encoder;
+}
+
+// A 2-D bf16 map of `rows` rows of `columns` elements, `pitch` bytes apart, read in swizzled tiles
+// of 64 columns × 128 rows; rows past `rows` read as zeros.
+bool encodeMap(CUtensorMap* map, const void* base, int64_t columns, int64_t rows, int64_t pitch) {
+    const cuuint64_t dims[2] = {static_cast<cuuint64_t>(columns), static_cast<cuuint64_t>(rows)};
+    const cuuint64_t strides[1] = {static_cast<cuuint64_t>(pitch)};
+    const cuuint32_t box[2] = {kSlab, 128};
+    const cuuint32_t elementStrides[2] = {1, 1};
+    return tensorMapEncoder()(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(base),
+                              dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                              CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// out[r][0 .. 64) = the rope part of cache row keyBegin + r, for r < rows; 16 bytes per thread.
+__global__ void gatherRopeKernel(LatentCache cache, int64_t keyBegin, int rows, bf16* out) {
+    const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i >= rows * (kRope / 8))
+        return;
+    const int row = i / (kRope / 8), chunk = i % (kRope / 8);
+    const int64_t key = keyBegin + row;
+    const bf16* src = cache.pages[key / cache.pageRows] + (key % cache.pageRows) * cache.width +
+                      (cache.width - kRope) + 8 * chunk;
+    *reinterpret_cast<uint4*>(out + static_cast<int64_t>(row) * kRope + 8 * chunk) =
+        *reinterpret_cast<const uint4*>(src);
+}
+
 }  // namespace
 
 bool mlaFlashWgmmaAvailable() {
@@ -307,7 +302,7 @@ bool mlaFlashWgmmaAvailable() {
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
         cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
         return false;
-    return major == 9 && minor == 0;
+    return major == 9 && minor == 0 && tensorMapEncoder() != nullptr;
 #else
     return false;
 #endif
@@ -318,10 +313,23 @@ cudaError_t configureMlaFlashWgmma() {
                                 static_cast<int>(kSharedBytes));
 }
 
-void launchMlaFlashWgmma(const MlaFlashArgs& a, cudaStream_t stream) {
+bool launchMlaFlashWgmma(const MlaFlashArgs& a, cudaStream_t stream) {
+    const int64_t rows = a.keyEnd - a.keyBegin;
+    FlashMaps maps;
+    const int64_t expandedWidth = static_cast<int64_t>(a.heads) * (kNope + kValue);
+    if (a.ropeRows == nullptr || rows <= 0 ||
+        !encodeMap(&maps.query, a.q, static_cast<int64_t>(a.heads) * kQk, a.tokens,
+                   static_cast<int64_t>(a.heads) * kQk * 2) ||
+        !encodeMap(&maps.expanded, a.kv, expandedWidth, rows, expandedWidth * 2) ||
+        !encodeMap(&maps.rope, a.ropeRows, kRope, rows, kRope * 2))
+        return false;
+    const int chunks = static_cast<int>(rows) * (kRope / 8);
+    gatherRopeKernel<<<(chunks + 255) / 256, 256, 0, stream>>>(a.cache, a.keyBegin,
+                                                               static_cast<int>(rows), a.ropeRows);
     const dim3 grid(static_cast<unsigned>((a.tokens + kQueries - 1) / kQueries),
                     static_cast<unsigned>(a.heads), static_cast<unsigned>(a.splits));
-    flashWgmmaKernel<<<grid, kThreads, kSharedBytes, stream>>>(a);
+    flashWgmmaKernel<<<grid, kThreads, kSharedBytes, stream>>>(a, maps);
+    return true;
 }
 
 }  // namespace folio::inference::cuda

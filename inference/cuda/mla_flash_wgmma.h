@@ -20,6 +20,8 @@ bool mlaFlashWgmmaAvailable();
 void selectMlaFlashWgmma(bool wgmma);
 // Allows the kernel its shared memory; once, before any launch.
 cudaError_t configureMlaFlashWgmma();
-void launchMlaFlashWgmma(const MlaFlashArgs& args, cudaStream_t stream);
+// Launches the kernel (after gathering the segment's rope rows into args.ropeRows); false when
+// it cannot (no rope scratch, a tensor map the driver refuses) and nothing was launched.
+bool launchMlaFlashWgmma(const MlaFlashArgs& args, cudaStream_t stream);
 
 }  // namespace folio::inference::cuda

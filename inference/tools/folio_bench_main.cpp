@@ -256,8 +256,9 @@ void mlaPrefillMicro(const ModelConfig& c) {
         float* stateSum = deviceArray<float>(static_cast<size_t>(T) * H, local);
         float* stateO = deviceArray<float>(static_cast<size_t>(T) * H * dv, local);
         float* out = deviceArray<float>(static_cast<size_t>(T) * H * dv, local);
+        bf16* ropeRows = deviceArray<bf16>(static_cast<size_t>(segment) * rope, local);
         if (table == nullptr || q == nullptr || kv == nullptr || stateO == nullptr ||
-            out == nullptr) {
+            out == nullptr || ropeRows == nullptr) {
             for (void* p : local)
                 cudaFree(p);
             return;
@@ -285,6 +286,7 @@ void mlaPrefillMicro(const ModelConfig& c) {
                     a.stateO = stateO;
                     a.out = out;
                     a.outStride = static_cast<int64_t>(H) * dv;
+                    a.ropeRows = ropeRows;
                     launchMlaFlashPrefill(a, s);
                 }
             },

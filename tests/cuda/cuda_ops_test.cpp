@@ -1438,6 +1438,7 @@ void testMlaFlash(Report& report) {
     const int maxSplits = 3;
     Device<float> partMax(sz(maxSplits) * T * H), partSum(sz(maxSplits) * T * H);
     Device<float> partO(sz(maxSplits) * T * H * kValue);
+    Bf16Buffer ropeRows(sz(keys) * kRope);  // the wgmma form's scratch
     auto run = [&](int splits, int segmentRows) {
         for (int begin = 0; begin < keys; begin += segmentRows) {
             const int end = std::min(keys, begin + segmentRows);
@@ -1465,6 +1466,7 @@ void testMlaFlash(Report& report) {
             a.partialMax = partMax.get();
             a.partialSum = partSum.get();
             a.partialO = partO.get();
+            a.ropeRows = reinterpret_cast<cu::bf16*>(ropeRows.get());
             cu::launchMlaFlashPrefill(a, nullptr);
             finish("launchMlaFlashPrefill");
         }
