@@ -40,7 +40,9 @@ constexpr int kFlashMaxSplits = 32;
 // kernel token by token.
 constexpr int kKdaChunkedMinTokens = 16;
 constexpr int kLogitsRowsPerBatch = 64;
-constexpr int64_t kMaxForwardTokens = 4096;
+// The largest prefill call the work buffers are planned for (about 0.9 MB of them per token):
+// longer calls re-read every expert's weights and re-expand the attention cache less often.
+constexpr int64_t kMaxForwardTokens = 16384;
 
 const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
 
@@ -156,6 +158,7 @@ class CudaBackend final : public Backend {
         const ModelConfig& c = b->config_;
         FOLIO_CUDA_TRY(configureMlaFlashPrefill());
         FOLIO_CUDA_TRY(configureKdaChunked());
+        FOLIO_CUDA_TRY(configureExpertGemm());
         FOLIO_CUDA_TRY(configureMlaAttention(mlaAttentionSharedBytes(
             static_cast<int>(c.numAttentionHeads), static_cast<int>(c.kvLoraRank),
             static_cast<int>(c.qkRopeHeadDim))));
@@ -956,7 +959,8 @@ class CudaBackend final : public Backend {
     }
 
     // Every chosen expert's SwiGLU in two grouped launches, the pairs grouped on the GPU: each
-    // weight read once per 32 pairs (short prompts) or through 64 × 128 shared tiles (tiled).
+    // weight read once per 32 pairs (short prompts) or through 64 × 128 shared tiles (tiled; on
+    // Hopper 128 pairs × 256 weight rows on wgmma).
     Status groupedExperts(const FfnDevice& f, int T, int sharedSlots, bool tiled) {
         const ModelConfig& c = config_;
         Scratch& x = scratch_;
@@ -981,6 +985,7 @@ class CudaBackend final : public Backend {
         up.slotsPerRow = slots;
         up.swiglu = true;
         up.tiled = tiled;
+        up.tileCounter = x.groupCounts;  // free once the pairs are grouped
         up.act = x.moeAct;
         launchExpertGemm(up, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());

@@ -218,12 +218,29 @@ struct ExpertGemmArgs {
     int slotsPerRow = 1;
     bool swiglu = false;
     // Many pairs per group (long prompts): 64 × 128 tiles through shared memory; needs
-    // cols % 32 == 0.
+    // cols % 32 == 0. Where configureExpertGemm chose the Hopper form (moe_grouped_wgmma.cu),
+    // 128 pairs × 256 weight rows on wgmma instead, for shapes with rows % 256 == 0 (with swiglu
+    // rows % 128 == 0), cols % 64 == 0 and groups <= kMoeMaxExperts + 1.
     bool tiled = false;
+    // The Hopper form's tile counter: one int32 of scratch (the launcher zeroes it) from which
+    // its blocks draw tiles in turn. Without it each block takes a fixed share.
+    int32_t* tileCounter = nullptr;
     bf16* act = nullptr;  // swiglu: [pairs][rows], in group order (position s)
     float* out = nullptr;
 };
 void launchExpertGemm(const ExpertGemmArgs& args, cudaStream_t stream);
+// Allows the Hopper form of the tiled products its shared memory and makes launchExpertGemm use
+// it where it can run (an sm_90a build on a compute capability 9.0 device); once, before any
+// launch.
+cudaError_t configureExpertGemm();
+// Tests: whether the Hopper form can run here; selectExpertGemmWgmma configures as
+// configureExpertGemm does, then keeps the Hopper form only when `wgmma`, its grid capped at
+// maxBlocks blocks (0: one per multiprocessor) so that blocks take several tiles in turn.
+bool expertGemmWgmmaAvailable();
+cudaError_t selectExpertGemmWgmma(bool wgmma, int maxBlocks = 0);
+// The Hopper form itself (moe_grouped_wgmma.cu), tried first by launchExpertGemm for tiled
+// products: false, launching nothing, when it is not selected or does not take the shape.
+bool launchExpertGemmWgmma(const ExpertGemmArgs& args, cudaStream_t stream);
 
 // ---- sampling (sample_kernels.cu) ----
 struct SampleParams {

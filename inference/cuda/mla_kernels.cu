@@ -160,13 +160,20 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(MlaAttentionArgs a) 
     }
 }
 
-// grid (H, T): merges the splits' partial results into the normalised latent output. The
-// splits' weights are computed once, in parallel, into shared memory; then each thread sums its
-// columns over the splits that saw any rows (independent loads, so they overlap).
+constexpr int kCombineColumns = 128;
+// The split weights' shared array, a whole number of the combine loop's unrolled steps.
+__host__ __device__ constexpr int paddedSplits(int splits) {
+    return (splits + 7) / 8 * 8;
+}
+
+// grid (H, ceil(rank / 128), T), 128 threads: merges the splits' partial results into the
+// normalised latent output, 128 columns per block (so a decode step's merge spreads over 128
+// blocks, not 32). Each block computes the splits' weights into shared memory; then each thread
+// sums its column over the splits that saw any rows (independent loads, so they overlap).
 __global__ void combineKernel(const float* partial, int splits, int heads, int rank, float* out) {
-    extern __shared__ float weights[];  // [splits]
+    extern __shared__ float weights[];  // [paddedSplits(splits)]
     __shared__ float scratch[32];
-    const int h = blockIdx.x, t = blockIdx.y;
+    const int h = blockIdx.x, t = blockIdx.z;
     const int64_t stride = static_cast<int64_t>(heads) * (rank + 2);
     const float* base = partial + static_cast<int64_t>(t) * splits * stride + h * (rank + 2);
     float localMax = -INFINITY;
@@ -180,16 +187,17 @@ __global__ void combineKernel(const float* partial, int splits, int heads, int r
     for (int i = 0; i < (static_cast<int>(blockDim.x) + 31) / 32; ++i)
         maxScore = fmaxf(maxScore, scratch[i]);
     float sum = 0.0f;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x) {
-        const float m = base[s * stride];
+    for (int s = threadIdx.x; s < paddedSplits(splits); s += blockDim.x) {
+        const float m = s < splits ? base[s * stride] : -INFINITY;
         const float w = m == -INFINITY ? 0.0f : __expf(m - maxScore);
-        weights[s] = w;
+        weights[s] = w;  // zero past the splits: the unrolled loop below may read them
         if (w != 0.0f)
             sum += w * base[s * stride + 1];
     }
     const float total = blockSum(sum, scratch);  // synchronises, so weights are visible
     const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    for (int j = threadIdx.x; j < rank; j += blockDim.x) {
+    for (int j = blockIdx.y * kCombineColumns + threadIdx.x;
+         j < min(rank, (blockIdx.y + 1) * kCombineColumns); j += blockDim.x) {
         float acc = 0.0f;
 #pragma unroll 8
         for (int s = 0; s < splits; ++s) {
@@ -257,13 +265,15 @@ cudaError_t configureMlaAttention(size_t sharedBytes) {
 }
 
 void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
-    if (mlaTensorCoreShape(a.heads, a.latentRank, a.rope)) {
+    // The tensor-core kernel copies 32-row tiles, each within at most two pages.
+    if (mlaTensorCoreShape(a.heads, a.latentRank, a.rope) && a.cache.pageRows >= 32) {
         launchMlaTensorCoreAttention(a, stream);
     } else {
         const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
         attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
     }
-    combineKernel<<<dim3(a.heads, a.tokens), 512, a.splits * sizeof(float), stream>>>(
+    combineKernel<<<dim3(a.heads, (a.latentRank + kCombineColumns - 1) / kCombineColumns, a.tokens),
+                    kCombineColumns, paddedSplits(a.splits) * sizeof(float), stream>>>(
         a.partial, a.splits, a.heads, a.latentRank, a.out);
 }
 

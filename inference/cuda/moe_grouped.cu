@@ -6,7 +6,8 @@
 // question) a block owns 64 output rows of one expert and walks the pairs 32 at a time with the
 // weights loaded straight into fragments, so each weight is read once; for many (long prompts)
 // a block owns 64 rows × 128 pairs and the tiles go through shared memory (cp.async
-// double-buffered, ldmatrix).
+// double-buffered, ldmatrix); on Hopper (sm_90a builds) the tiled products run on wgmma
+// instead (moe_grouped_wgmma.cu).
 // Numerics, as in other bf16 engines: the activations enter as one bf16 term each (the caller
 // rounds them once), products accumulate in fp32, and the SwiGLU output is rounded to bf16
 // once for the down projection, whose result is fp32. (The attention projections elsewhere
@@ -260,6 +261,8 @@ void launchMoeGroupPairs(const int32_t* ids, int pairs, int groups, int32_t* cou
 
 void launchExpertGemm(const ExpertGemmArgs& a, cudaStream_t stream) {
     if (a.tiled) {
+        if (launchExpertGemmWgmma(a, stream))
+            return;  // Hopper: the wgmma form
         const dim3 grid(static_cast<unsigned>(a.rows / kTileRows), static_cast<unsigned>(a.groups));
         if (a.swiglu)
             tiledGroupedKernel<true><<<grid, 32 * kTiledWarps, 0, stream>>>(a);

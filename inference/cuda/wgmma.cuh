@@ -3,7 +3,8 @@
 // swizzled shared-memory layout and its descriptors, the fence / commit / wait of asynchronous
 // groups, and m64n128k16 bf16 products with fp32 accumulators (64 × 128 per warpgroup: thread
 // (warp w of the group, lane = 4 g + tg) holds rows 16 w + g and + 8, columns 8 j + 2 tg and + 1
-// in d[j][0..1] and d[j][2..3], as mma.sync m16n8 tiles do).
+// in d[j][0..1] and d[j][2..3], as mma.sync m16n8 tiles do); m64n256k16 with both operands in
+// shared memory has the same layout over 256 columns (d[32][4]).
 //
 // Layout: a tile is cut into slabs of 64 bf16 columns; a slab's rows are 128 bytes, and the
 // 16-byte chunk c of row r sits at r * 128 + ((c ^ (r % 8)) * 16). Slabs start 1024-byte aligned.
@@ -51,6 +52,20 @@ __device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadin
         "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]), "+f"(d[15][0]),           \
         "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
 
+// The 128 accumulator registers of an m64n256 product: the 64 of FOLIO_WGMMA_D_OPERANDS for
+// columns 0..127, then those of columns 128..255.
+#define FOLIO_WGMMA_D256_REGS                                                                \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, " \
+    "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "  \
+    "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, "  \
+    "%53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, "  \
+    "%70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, "  \
+    "%87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, "    \
+    "%103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, "   \
+    "%117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}"
+
+#define FOLIO_WGMMA_D256_OPERANDS(d) FOLIO_WGMMA_D_OPERANDS(d), FOLIO_WGMMA_D_OPERANDS((d + 16))
+
 // Keeps the compiler from moving accesses of the accumulators across the asynchronous region.
 template <int kTiles>
 __device__ __forceinline__ void pinAccumulators(float (&d)[kTiles][4]) {
@@ -81,6 +96,17 @@ __device__ __forceinline__ void wgmmaShared(float (&d)[16][4], uint64_t a, uint6
         "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " FOLIO_WGMMA_D_REGS
         ", %64, %65, p, 1, 1, 0, 0;\n}\n"
         : FOLIO_WGMMA_D_OPERANDS(d)
+        : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// d (64 × 256, fp32) = [d +] A Bᵀ with A (64 × 16) and B (256 × 16) both K-major in shared memory.
+__device__ __forceinline__ void wgmmaShared(float (&d)[32][4], uint64_t a, uint64_t b,
+                                            int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 " FOLIO_WGMMA_D256_REGS
+        ", %128, %129, p, 1, 1, 0, 0;\n}\n"
+        : FOLIO_WGMMA_D256_OPERANDS(d)
         : "l"(a), "l"(b), "r"(accumulate));
 }
 

@@ -10,7 +10,8 @@
 //           window and state carry over) against the CPU recurrence of inference/cpu;
 //   mla     append across a page boundary, query absorption, split attention, value up-projection;
 //   moe     router (sigmoid, plain and grouped, biased/unbiased weights), combine, gather,
-//           scatter-add, pair grouping, grouped expert products (direct and tiled forms);
+//           scatter-add, pair grouping, grouped expert products (direct and tiled forms, the
+//           tiled one as mma.sync and, on Hopper, as wgmma);
 //   sample  greedy with a tie, top-k 1, tiny top-p, repetition penalty with the seen bitmap,
 //           empirical distributions of stratified draws against the softmax.
 // One line per check: "PASS name err=... tol=..." or "FAIL ...". Exit 0 when all pass, 1 on any
@@ -1101,12 +1102,14 @@ void testMoe(Report& report) {
     }
 
     // Grouped experts for many tokens: pairs grouped by expert on the GPU, then every expert's
-    // SwiGLU (gate and up, then down) in two launches, in both forms, against a double-precision
+    // SwiGLU (gate and up, then down) in two launches, in every form, against a double-precision
     // reference of the kernels' numerics: the inputs are one bf16 term (rounded here, once), the
     // products exact sums over bf16 values, the SwiGLU activations rounded to bf16 before the
     // down projection. The groups are uneven: group 0 gets most tokens (one tiled pass, its
     // second 64-pair half partly filled), group 5 none, the last ("shared") group every token
-    // (several passes of 32 and of 128 pairs, the last partial), the others a few dozen.
+    // (several passes of 32 and of 128 pairs, the last partial), the others a few dozen. (In the
+    // wgmma form's 128-pair tiles a consumer warpgroup of 64 pairs is full, partly filled or
+    // idle.)
     // Two steps, so that the check models the rounding exactly rather than at bf16's 1e-2:
     // 1. Every activation the kernel wrote must be a bf16 rounding (either neighbour) of a value
     //    within fp32 accumulation error of the exact silu(gate x) * (up x). (A reference that
@@ -1150,13 +1153,19 @@ void testMoe(Report& report) {
         cu::launchMoeGroupPairs(dIds.get(), pairs, groups, counts.get(), start.get(), cursor.get(),
                                 order.get(), nullptr);
         finish("launchMoeGroupPairs");
+        Device<int32_t> tileCounter(1);
         struct ExpertRun {
             std::vector<uint16_t> act;  // [position in group order][inner]
             std::vector<float> out;     // [pair][hidden]
         };
-        auto runExperts = [&](bool tiled) {
+        auto runExperts = [&](bool tiled, bool counter) {
+            // NaN everywhere first (all bits set), so that an entry a launch leaves unwritten
+            // fails the checks.
+            CUDA_CHECK(cudaMemset(act.get(), 0xFF, act.size() * sizeof(uint16_t)));
+            CUDA_CHECK(cudaMemset(out.get(), 0xFF, out.size() * sizeof(float)));
             cu::ExpertGemmArgs up;
             up.tiled = tiled;
+            up.tileCounter = counter ? tileCounter.get() : nullptr;
             up.table = dUpTable.get();
             up.groups = groups;
             up.rows = kExpertInner;
@@ -1185,8 +1194,9 @@ void testMoe(Report& report) {
             finish("launchExpertGemm (down)");
             return ExpertRun{act.download(), out.download()};
         };
-        const ExpertRun direct = runExperts(false);
-        const ExpertRun tiled = runExperts(true);
+        CUDA_CHECK(cu::selectExpertGemmWgmma(false));  // the tiled form on mma.sync
+        const ExpertRun direct = runExperts(false, true);
+        const ExpertRun tiled = runExperts(true, true);
 
         const auto starts = start.download();
         const auto ordered = order.download();
@@ -1260,6 +1270,32 @@ void testMoe(Report& report) {
         };
         check("moe_grouped_swiglu", direct);
         check("moe_grouped_swiglu_tiled", tiled);
+
+        // The tiled form on wgmma where the device has it: once with a block per multiprocessor
+        // (most get one tile or none), then on 3 blocks, each running ~25 tiles in turn through
+        // its stages (tiles drawn from the counter, then in fixed shares). Which block computes a
+        // tile does not change its sums, so those runs must match the first bit for bit.
+        if (cu::expertGemmWgmmaAvailable()) {
+            CUDA_CHECK(cu::selectExpertGemmWgmma(true));
+            const ExpertRun wgmma = runExperts(true, true);
+            check("moe_grouped_swiglu_tiled_wgmma", wgmma);
+            for (const bool counter : {true, false}) {
+                CUDA_CHECK(cu::selectExpertGemmWgmma(true, 3));
+                const ExpertRun few = runExperts(true, counter);
+                long long differences = 0;
+                for (size_t i = 0; i < few.act.size(); ++i)
+                    differences += few.act[i] != wgmma.act[i];
+                for (size_t i = 0; i < few.out.size(); ++i)
+                    differences += !(few.out[i] == wgmma.out[i]);  // NaN counts
+                report.equal(std::string("moe_grouped_swiglu_tiled_wgmma_3_blocks_") +
+                                 (counter ? "counter" : "shares") + "_differences",
+                             differences, 0);
+            }
+        } else {
+            std::printf(
+                "SKIP moe_grouped_swiglu_tiled_wgmma: not an sm_90a build on a 9.0 device\n");
+        }
+        CUDA_CHECK(cu::configureExpertGemm());  // back to the device's own choice
     }
 }
 
