@@ -35,8 +35,7 @@ using namespace flash;
 constexpr int kQueries = kMlaFlashQueries, kKeys = kMlaFlashWgmmaKeys;
 constexpr int kProducerThreads = 128, kThreads = 3 * 128;
 constexpr int kProducerRegisters = 24, kConsumerRegisters = 240;
-constexpr int kKeyTiles = kKeys / 8;  // 8-column groups of S
-constexpr int kSlab = 64;             // bf16 columns per swizzled slab (128-byte rows)
+constexpr int kSlab = 64;  // bf16 columns per swizzled slab (128-byte rows)
 constexpr int kQSlabBytes = kQueries * 128, kKeySlabBytes = kKeys * 128;
 constexpr int kQBytes = (kQk / kSlab) * kQSlabBytes;
 constexpr int kKBytes = (kQk / kSlab) * kKeySlabBytes, kVBytes = (kValue / kSlab) * kKeySlabBytes;
@@ -46,6 +45,15 @@ static_assert(kQueries == 128 && kKeys == 128, "two consumers of 64 queries, 128
 static_assert(kProducerThreads * kProducerRegisters + 256 * kConsumerRegisters <= 65536,
               "the register file holds the producer and both consumers");
 
+// The tensor maps of one launch: queries [T][H × 192], the segment's expanded rows
+// [rows][H × 256] (nope then value per head) and its rope parts [rows][64].
+struct FlashMaps {
+    CUtensorMap query, expanded, rope;
+};
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Device code for sm_90a only (other targets' passes would find it unused).
+constexpr int kKeyTiles = kKeys / 8;  // 8-column groups of S
 // The block's mbarriers (shared memory).
 struct Barriers {
     uint64_t query;
@@ -89,12 +97,6 @@ __device__ __forceinline__ void copyTile(void* dst, const CUtensorMap& map, int 
 }
 constexpr uint32_t kSlabTileBytes = 128 * 128;  // one 64-column × 128-row bf16 tile
 
-// The tensor maps of one launch: queries [T][H × 192], the segment's expanded rows
-// [rows][H × 256] (nope then value per head) and its rope parts [rows][64].
-struct FlashMaps {
-    CUtensorMap query, expanded, rope;
-};
-
 template <int kCount>
 __device__ __forceinline__ void pinFragments(uint32_t (&p)[kCount][4]) {
 #pragma unroll
@@ -103,6 +105,8 @@ __device__ __forceinline__ void pinFragments(uint32_t (&p)[kCount][4]) {
         for (int e = 0; e < 4; ++e)
             asm volatile("" : "+r"(p[i][e])::"memory");
 }
+
+#endif
 
 __global__ void __launch_bounds__(kThreads, 1)
     flashWgmmaKernel(const MlaFlashArgs a, const __grid_constant__ FlashMaps maps) {
