@@ -45,6 +45,10 @@ class Backend {
     virtual int64_t stateLength(const BackendState& state) const = 0;
 
     virtual Status forward(BackendState& state, const ForwardRequest& request) = 0;
+    // Tokens per forward call during prefill when EngineOptions leaves it to the backend: the
+    // largest its work buffers take (long calls amortise weight reads), or a size that keeps
+    // progress reports frequent where compute is slow.
+    virtual int64_t preferredPrefillChunk() const { return 1024; }
 
     // Appends `token` and chooses the next token on the backend itself, so that logits never
     // leave it; `uniform` in [0, 1) drives a sampled choice. Backends that cannot return

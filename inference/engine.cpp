@@ -33,8 +33,9 @@ Engine::~Engine() = default;
 
 Result<std::unique_ptr<Engine>> Engine::open(const std::filesystem::path& modelDir,
                                              const EngineOptions& options) {
-    if (options.prefillChunkTokens <= 0)
-        return makeError(ErrorCode::InvalidArgument, "prefill chunk size must be positive");
+    if (options.prefillChunkTokens < 0)
+        return makeError(ErrorCode::InvalidArgument,
+                         "prefill chunk size must be positive (or 0 for the backend's choice)");
     std::shared_ptr<Backend> backend;
     switch (options.backend) {
         case BackendKind::Cpu: {
@@ -107,7 +108,9 @@ Result<Logits> Engine::prefill(Sequence& sequence, std::span<const int32_t> toke
         if (options.cancel && options.cancel->load())
             return makeError(ErrorCode::Cancelled, "prefill cancelled after ", done, " of ", total,
                              " tokens");
-        const int64_t n = std::min(options_.prefillChunkTokens, total - done);
+        const int64_t chunk = options_.prefillChunkTokens > 0 ? options_.prefillChunkTokens
+                                                              : backend_->preferredPrefillChunk();
+        const int64_t n = std::min(chunk, total - done);
         const bool lastChunk = done + n == total;
         ForwardRequest request;
         request.tokens = tokens.subspan(static_cast<size_t>(done), static_cast<size_t>(n));

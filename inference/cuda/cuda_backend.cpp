@@ -43,6 +43,7 @@ constexpr int kLogitsRowsPerBatch = 64;
 // The largest prefill call the work buffers are planned for (about 0.9 MB of them per token):
 // longer calls re-read every expert's weights and re-expand the attention cache less often.
 constexpr int64_t kMaxForwardTokens = 16384;
+constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
 
 const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
 
@@ -132,11 +133,21 @@ class CudaBackend final : public Backend {
 
         // Plan all device memory before allocating any of it.
         WeightPlan plan(config, b->weights_.get(), b->model_);
-        b->scratch_.tokens = std::clamp<int64_t>(options.prefillChunkTokens, 1, kMaxForwardTokens);
-        Arena scratch = b->planScratch();
+        // Prefill calls: as asked, or (0) the largest that leaves room, halving from 16K down to
+        // 1K tokens while the weights, the work buffers and a 4K-token sequence do not fit.
+        const bool automaticChunk = options.prefillChunkTokens <= 0;
+        b->scratch_.tokens =
+            automaticChunk ? kMaxForwardTokens
+                           : std::clamp<int64_t>(options.prefillChunkTokens, 1, kMaxForwardTokens);
         size_t freeBytes = 0, totalBytes = 0;
         FOLIO_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
         const uint64_t stateBytes = b->sequenceBytes(4096);
+        Arena scratch = b->planScratch();
+        while (automaticChunk && b->scratch_.tokens > kMinAutomaticChunk &&
+               plan.bytes() + scratch.bytes() + stateBytes > freeBytes) {
+            b->scratch_.tokens /= 2;
+            scratch = b->planScratch();
+        }
         const uint64_t needed = plan.bytes() + scratch.bytes() + stateBytes;
         if (needed > freeBytes) {
             return makeError(
@@ -213,6 +224,7 @@ class CudaBackend final : public Backend {
     }
 
     int64_t stateLength(const BackendState& s) const override { return cast(s).length; }
+    int64_t preferredPrefillChunk() const override { return scratch_.tokens; }
 
     Status forward(BackendState& state, const ForwardRequest& request) override {
         DeviceState& s = cast(state);

@@ -2,7 +2,7 @@
 // folio-bench: speed of the CUDA engine at batch 1 (Qt-free).
 //
 //   folio-bench [--config kimi-linear-48b-a3b | --model DIR] [--contexts 4096,32768,131072]
-//               [--prefill 4096,32768] [--decode-tokens 128] [--question 50] [--chunk 4096]
+//               [--prefill 4096,32768] [--decode-tokens 128] [--question 50] [--chunk N]
 //               [--no-micro | --micro-only]
 //
 // With --config the model is built with deterministic random weights on the GPU; with --model
@@ -47,7 +47,7 @@ struct Options {
     std::vector<int64_t> prefill = {4096, 32768};
     int decodeTokens = 128;
     int64_t question = 50;
-    int64_t chunk = 4096;
+    int64_t chunk = 0;  // prefill call size; 0: the backend's choice, as the application runs it
     bool micro = true;
     bool microOnly = false;  // the kernel micro-benchmarks alone, without building a model
 };
@@ -569,9 +569,10 @@ int run(const Options& o) {
     std::printf(
         "{\"bench\":\"setup\",\"device\":\"%s\",\"copy_bandwidth_GBps\":%.1f,"
         "\"weights_read_per_token_GB\":%.3f,\"bf16_tensor_peak_TFLOPs\":%.1f,"
-        "\"gpu_memory_used_GiB\":%.2f}\n",
+        "\"gpu_memory_used_GiB\":%.2f,\"prefill_call_tokens\":%lld}\n",
         engine->backendName().c_str(), bandwidth / 1e9, bytes.weights / 1e9, peak / 1e12,
-        usedGpuBytes() / (1ull << 30));
+        usedGpuBytes() / (1ull << 30),
+        static_cast<long long>(engine->backend().preferredPrefillChunk()));
     std::mt19937 random(7);
     std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(c.vocabSize - 1));
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "inference/backend.h"
 #include "inference/engine.h"
 
 using namespace folio;
@@ -119,6 +120,25 @@ class SequenceStateTest : public QObject {
             QVERIFY2(bitwiseEqual(logits.values, whole_.values),
                      qPrintable(QString::number(chunk)));
         }
+    }
+
+    // 0 leaves the call size to the backend (the CPU's 1,024: the tiny prompt is one call, so
+    // the result is the one-call result); a negative size is refused with a clear error.
+    void automaticChunkSizeIsTheBackendsAndNegativeIsRefused() {
+        EngineOptions options;
+        options.kdaAlgorithm = KdaAlgorithm::Recurrent;
+        options.prefillChunkTokens = 0;
+        auto engine = openEngine("tiny", options);
+        QVERIFY(engine);
+        QCOMPARE(engine->backend().preferredPrefillChunk(), int64_t(1024));
+        auto seq = engine->newSequence();
+        QVERIFY(seq.ok());
+        QVERIFY(bitwiseEqual(prefillAll(*engine, *seq, prompt_).values, whole_.values));
+        options.prefillChunkTokens = -5;
+        auto refused = Engine::open(goldenSet("tiny"), options);
+        QVERIFY(!refused.ok());
+        QCOMPARE(refused.error().code, ErrorCode::InvalidArgument);
+        QVERIFY(refused.error().message.find("chunk") != std::string::npos);
     }
 
     void chunkedKdaSplitsAgreeClosely() {
