@@ -24,6 +24,7 @@
 #include <cudaTypedefs.h>
 
 #include "async_copy.cuh"
+#include "mbarrier.cuh"
 #include "mla_flash_common.cuh"
 #include "mla_flash_wgmma.h"
 #include "wgmma.cuh"
@@ -61,30 +62,6 @@ struct Barriers {
 };
 constexpr int kEmptyArrivals = 8;  // lane 0 of each consumer warp
 
-__device__ __forceinline__ void barrierInit(uint64_t* b, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(sharedAddress(b)), "r"(count)
-                 : "memory");
-}
-__device__ __forceinline__ void barrierWait(uint64_t* b, int parity) {
-    uint32_t done;
-    do {
-        asm volatile(
-            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-            "selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(sharedAddress(b)), "r"(parity)
-            : "memory");
-    } while (!done);
-}
-__device__ __forceinline__ void barrierArrive(uint64_t* b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sharedAddress(b)) : "memory");
-}
-// Expects `bytes` more to arrive on the barrier (by TMA), and arrives.
-__device__ __forceinline__ void barrierExpectBytes(uint64_t* b, uint32_t bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(sharedAddress(b)),
-                 "r"(bytes)
-                 : "memory");
-}
 // One 64-column × 128-row tile of a 2-D tensor map at (column, row) into shared memory (swizzled
 // as the map says), completing on barrier b.
 __device__ __forceinline__ void copyTile(void* dst, const CUtensorMap& map, int column, int row,
@@ -96,15 +73,6 @@ __device__ __forceinline__ void copyTile(void* dst, const CUtensorMap& map, int 
         : "memory");
 }
 constexpr uint32_t kSlabTileBytes = 128 * 128;  // one 64-column × 128-row bf16 tile
-
-template <int kCount>
-__device__ __forceinline__ void pinFragments(uint32_t (&p)[kCount][4]) {
-#pragma unroll
-    for (int i = 0; i < kCount; ++i)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-            asm volatile("" : "+r"(p[i][e])::"memory");
-}
 
 #endif
 

@@ -48,6 +48,7 @@
 #include "async_copy.cuh"
 #include "device_math.cuh"
 #include "kernels.h"
+#include "mbarrier.cuh"
 #include "wgmma.cuh"
 
 namespace folio::inference::cuda {
@@ -87,33 +88,6 @@ static_assert(kEmptyArrivals == (kThreads - kProducerThreads) / 32 &&
 
 // Device code exists only in the sm_90a pass (other targets' passes would find it unused).
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-__device__ __forceinline__ void barrierInit(uint64_t* b, int count) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(sharedAddress(b)), "r"(count)
-                 : "memory");
-}
-__device__ __forceinline__ void barrierWait(uint64_t* b, int parity) {
-    uint32_t done;
-    do {
-        asm volatile(
-            "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-            "selp.u32 %0, 1, 0, p;\n}\n"
-            : "=r"(done)
-            : "r"(sharedAddress(b)), "r"(parity)
-            : "memory");
-    } while (!done);
-}
-__device__ __forceinline__ void barrierArrive(uint64_t* b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sharedAddress(b)) : "memory");
-}
-// Arrives once this thread's earlier cp.async copies have landed (counted in the init count).
-__device__ __forceinline__ void barrierArriveOnCopies(uint64_t* b) {
-    asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(sharedAddress(b))
-                 : "memory");
-}
-// Orders copies this thread has seen complete (through an mbarrier) before its wgmma reads.
-__device__ __forceinline__ void fenceForTensorCores() {
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
 // The producer warpgroup's own barrier (barrier 0 is __syncthreads').
 __device__ __forceinline__ void producerSync() {
     asm volatile("bar.sync 1, %0;\n" ::"n"(kProducerThreads) : "memory");

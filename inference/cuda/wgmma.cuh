@@ -123,4 +123,15 @@ __device__ __forceinline__ void wgmmaRegisters(float (&d)[16][4], const uint32_t
 }
 #endif
 
+// The same for register fragments an asynchronous product reads (A from registers): they
+// stay untouched until the product has been waited for.
+template <int kCount>
+__device__ __forceinline__ void pinFragments(uint32_t (&p)[kCount][4]) {
+#pragma unroll
+    for (int i = 0; i < kCount; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+            asm volatile("" : "+r"(p[i][e])::"memory");
+}
+
 }  // namespace folio::inference::cuda
