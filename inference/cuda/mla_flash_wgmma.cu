@@ -177,12 +177,27 @@ __global__ void __launch_bounds__(kThreads, 1)
         for (int kk = 0; kk < kKeys / 16; ++kk)
             probabilityFragment(s, kk, p[kk]);
     };
+    // The consumers take turns at issuing their products (named barriers 1 and 2), so that one's
+    // softmax runs while the tensor cores work on the other's products. Consumer 0 goes first;
+    // consumer 1 hands over after each of its issues but the last (each consumer issues once
+    // per tile and once more at the end).
+    const int tiles = static_cast<int>((end - begin + kKeys - 1) / kKeys);
+    int issues = 0;
+    auto awaitTurn = [&]() { asm volatile("bar.sync %0, 256;\n" ::"r"(1 + consumer) : "memory"); };
+    auto handOver = [&]() {
+        if (consumer == 0 || ++issues <= tiles)
+            asm volatile("bar.arrive %0, 256;\n" ::"r"(2 - consumer) : "memory");
+    };
     if (begin < end) {
+        if (consumer == 1)
+            asm volatile("bar.arrive 1, 256;\n" ::: "memory");
         // Tile 0: its scores alone.
         barrierWait(&bar.keyFull[0], 0);
         pinAccumulators(s);
+        awaitTurn();
         wgmmaFence();
         issueScores(0);
+        handOver();
         wgmmaWait<0>();
         pinAccumulators(s);
         if (lane == 0)
@@ -196,9 +211,11 @@ __global__ void __launch_bounds__(kThreads, 1)
             barrierWait(&bar.valueFull[(j - 1) & 1], ((j - 1) >> 1) & 1);
             pinAccumulators(s);
             pinAccumulators(o);
+            awaitTurn();
             wgmmaFence();
             issueScores(j);
             issueValues(j - 1);
+            handOver();
             wgmmaWait<1>();
             pinAccumulators(s);
             if (lane == 0)
@@ -215,8 +232,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         // The last tile's P V.
         barrierWait(&bar.valueFull[(j - 1) & 1], ((j - 1) >> 1) & 1);
         pinAccumulators(o);
+        awaitTurn();
         wgmmaFence();
         issueValues(j - 1);
+        handOver();
         wgmmaWait<0>();
         pinAccumulators(o);
         pinFragments(p);
