@@ -96,7 +96,7 @@ struct Scratch {
     bf16* flashRope;  // the segment's rope parts, dense (the wgmma form's tensor copies)
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
-    float *kdaInputs, *kdaChunks;  // chunked KDA: q, k, v, g, o [T][P] and beta; per chunk tiles
+    float* kdaChunks;  // chunked KDA: the records its two kernels pass, per chunk and head
     float *groupWeights, *gathered, *gateUp, *act, *expertOut;
     SampleParams* params;
     int32_t* nextToken;
@@ -517,7 +517,6 @@ class CudaBackend final : public Backend {
         a.reserve(s.act, std::max(T, slots) * inner);
         a.reserve(s.expertOut, std::max(T, slots) * D);
         if (kdaChunkedShapes()) {
-            a.reserve(s.kdaInputs, 5 * T * P + T * c.kdaNumHeads);
             a.reserve(s.kdaChunks, kdaChunkedScratchFloats(static_cast<int>(T),
                                                            static_cast<int>(c.kdaNumHeads)));
         }
@@ -775,13 +774,6 @@ class CudaBackend final : public Backend {
     Status kdaChunked(int64_t i, DeviceState& s, int T) {
         KdaChunkedArgs a;
         static_cast<KdaStepArgs&>(a) = kdaArgs(i, s, T);
-        const int64_t P = config_.kdaProjectionSize();
-        a.q = scratch_.kdaInputs;
-        a.k = a.q + static_cast<int64_t>(T) * P;
-        a.v = a.k + static_cast<int64_t>(T) * P;
-        a.g = a.v + static_cast<int64_t>(T) * P;
-        a.o = a.g + static_cast<int64_t>(T) * P;
-        a.beta = a.o + static_cast<int64_t>(T) * P;
         a.chunks = scratch_.kdaChunks;
         launchKdaChunked(a, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());

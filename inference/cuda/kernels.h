@@ -75,17 +75,27 @@ struct KdaStepArgs {
 bool kdaHeadDimSupported(int headDim);
 void launchKdaSteps(const KdaStepArgs& args, cudaStream_t stream);
 
-// KDA for prefill in the chunked form (kda_chunked.cu; head size 128): the same inputs, state
-// and outputs as launchKdaSteps (headDim unused), plus scratch: q, k, v, g [tokens][P], beta
-// [tokens][H], o [tokens][P] and `chunks` (kdaChunkedScratchFloats floats).
+// KDA for prefill in the chunked form (kda_chunked*.cu; head size 128, conv width <= 4, compute
+// capability 9.0 or later): the same inputs, state, window and outputs as launchKdaSteps
+// (headDim unused), plus `chunks`: kdaChunkedScratchFloats floats of scratch, 16-byte aligned,
+// for the records the two stages pass (138.5 KiB per chunk of 64 tokens and head: 2.2 KB per token
+// and head, 277 MiB for a call of 4,096 tokens of 32 heads).
 struct KdaChunkedArgs : KdaStepArgs {
-    float *q = nullptr, *k = nullptr, *v = nullptr, *g = nullptr, *beta = nullptr, *o = nullptr;
     float* chunks = nullptr;
 };
 bool kdaChunkedSupported(int headDim, int convWidth);
 int64_t kdaChunkedScratchFloats(int tokens, int heads);
-// Allows the kernels their shared memory; once, before any launch.
+// Allows the kernels their shared memory; once, before any launch. Succeeds (and does nothing)
+// on devices that do not run them.
 cudaError_t configureKdaChunked();
+// The two stages, for timing them apart: Local (every chunk on its own: gate, norms, the
+// intra-chunk solve; reads the window) must precede State (the sequential pass over the chunks:
+// state, outputs, window slide). launchKdaChunked runs both.
+enum class KdaChunkedStage { Local, State };
+// How many heads' state passes (one cluster of four blocks each) the device runs at once, after
+// configureKdaChunked; fewer than the layer's heads means the pass runs in several waves.
+int kdaChunkedHeadsAtOnce(int heads);
+void launchKdaChunkedStage(const KdaChunkedArgs& args, KdaChunkedStage stage, cudaStream_t stream);
 void launchKdaChunked(const KdaChunkedArgs& args, cudaStream_t stream);
 
 // ---- MLA (mla_kernels.cu) ----

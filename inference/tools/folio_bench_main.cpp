@@ -303,7 +303,12 @@ void mlaPrefillMicro(const ModelConfig& c) {
 }
 
 // The KDA prefill (chunked form) of one layer over T tokens, in calls of 4,096 tokens as the
-// engine makes them (the state carries from call to call), in tokens per second.
+// engine makes them (the state carries from call to call), in tokens per second; then the same
+// calls once more with CUDA events between the two stages (local: per chunk, fully parallel;
+// state: the sequential pass with the outputs), with each stage's time and the bandwidth its
+// compulsory DRAM traffic implies. Gates of -1 give mild decays (the tensor-core path only);
+// the "steep" line repeats 32K tokens with gates of +8, every channel past the direct-sum
+// threshold (the slowest case).
 void kdaPrefillMicro(const ModelConfig& c) {
     using namespace cuda;
     const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
@@ -315,8 +320,8 @@ void kdaPrefillMicro(const ModelConfig& c) {
     KdaChunkedArgs a;
     float* proj = deviceArray<float>(static_cast<size_t>(call * projStride), local);
     float* gates = deviceArray<float>(static_cast<size_t>(call * 2 * P), local);
-    float* inputs = deviceArray<float>(static_cast<size_t>(5 * call * P + call * H), local);
-    a.chunks = deviceArray<float>(static_cast<size_t>(kdaChunkedScratchFloats(call, H)), local);
+    const int64_t recordFloats = kdaChunkedScratchFloats(call, H);
+    a.chunks = deviceArray<float>(static_cast<size_t>(recordFloats), local);
     float* taps = deviceArray<float>(static_cast<size_t>(3 * P * W), local);
     float* decayRate = deviceArray<float>(static_cast<size_t>(H), local);
     float* outNorm = deviceArray<float>(static_cast<size_t>(d), local);
@@ -327,14 +332,13 @@ void kdaPrefillMicro(const ModelConfig& c) {
     a.state = deviceArray<float>(static_cast<size_t>(H) * d * d, local);
     a.dtBias = deviceArray<float>(static_cast<size_t>(P), local);
     a.out = deviceArray<float>(static_cast<size_t>(call * P), local);
-    if (proj == nullptr || gates == nullptr || inputs == nullptr || a.chunks == nullptr ||
-        a.out == nullptr) {
+    if (proj == nullptr || gates == nullptr || a.chunks == nullptr || a.out == nullptr ||
+        a.state == nullptr) {
         for (void* p : local)
             cudaFree(p);
         return;
     }
     launchFillFloat(proj, call * projStride, 0.01f, nullptr);
-    launchFillFloat(gates, call * 2 * P, -1.0f, nullptr);
     launchFillFloat(decayRate, H, 1.0f, nullptr);
     launchFillFloat(taps, 3 * P * W, 0.25f, nullptr);
     launchFillFloat(outNorm, d, 1.0f, nullptr);
@@ -346,24 +350,64 @@ void kdaPrefillMicro(const ModelConfig& c) {
     a.tokens = call;
     a.heads = H;
     a.convWidth = W;
-    a.q = inputs;
-    a.k = a.q + call * P;
-    a.v = a.k + call * P;
-    a.g = a.v + call * P;
-    a.o = a.g + call * P;
-    a.beta = a.o + call * P;
-    for (int64_t T : {int64_t{8192}, int64_t{32768}, int64_t{131072}}) {
+    // Compulsory DRAM bytes of one call per stage: local reads q, k, v, f and β and writes the
+    // records; state reads the records, the output gates and the state, writes the state and
+    // the output.
+    const double recordBytes = 4.0 * static_cast<double>(recordFloats);
+    const double rowBytes = 4.0 * static_cast<double>(call) * static_cast<double>(P);
+    const double stateBytes = 4.0 * static_cast<double>(H) * d * d;
+    const double localBytes = 4 * rowBytes + 4.0 * call * H + recordBytes;
+    const double passBytes = recordBytes + 2 * rowBytes + 2 * stateBytes;
+    auto measure = [&](const char* name, int64_t T) -> double {  // -1 on a CUDA error
+        const int calls = static_cast<int>(T / call);
         const double us = timeKernel(
             [&](cudaStream_t s) {
-                for (int64_t done = 0; done < T; done += call)
+                for (int i = 0; i < calls; ++i)
                     launchKdaChunked(a, s);
             },
             1, 1);
+        // The same calls with events around each stage.
+        cudaStream_t stream;
+        BENCH_CUDA(cudaStreamCreate(&stream));
+        std::vector<cudaEvent_t> events(static_cast<size_t>(3 * calls));
+        for (cudaEvent_t& e : events)
+            BENCH_CUDA(cudaEventCreate(&e));
+        for (int i = 0; i < calls; ++i) {
+            BENCH_CUDA(cudaEventRecord(events[static_cast<size_t>(3 * i)], stream));
+            launchKdaChunkedStage(a, KdaChunkedStage::Local, stream);
+            BENCH_CUDA(cudaEventRecord(events[static_cast<size_t>(3 * i + 1)], stream));
+            launchKdaChunkedStage(a, KdaChunkedStage::State, stream);
+            BENCH_CUDA(cudaEventRecord(events[static_cast<size_t>(3 * i + 2)], stream));
+        }
+        BENCH_CUDA(cudaStreamSynchronize(stream));
+        BENCH_CUDA(cudaGetLastError());
+        double localMs = 0, stateMs = 0;
+        for (int i = 0; i < calls; ++i) {
+            float ms = 0;
+            BENCH_CUDA(cudaEventElapsedTime(&ms, events[static_cast<size_t>(3 * i)],
+                                            events[static_cast<size_t>(3 * i + 1)]));
+            localMs += ms;
+            BENCH_CUDA(cudaEventElapsedTime(&ms, events[static_cast<size_t>(3 * i + 1)],
+                                            events[static_cast<size_t>(3 * i + 2)]));
+            stateMs += ms;
+        }
+        for (cudaEvent_t e : events)
+            cudaEventDestroy(e);
+        cudaStreamDestroy(stream);
         std::printf(
-            "{\"bench\":\"kda_prefill\",\"tokens\":%lld,\"ms\":%.2f,"
-            "\"tokens_per_s_per_layer\":%.3g}\n",
-            static_cast<long long>(T), us / 1e3, static_cast<double>(T) / (us * 1e-6));
-    }
+            "{\"bench\":\"%s\",\"tokens\":%lld,\"ms\":%.2f,\"tokens_per_s_per_layer\":%.3g,"
+            "\"stage_ms\":{\"local\":%.3f,\"state\":%.3f},"
+            "\"stage_GBps\":{\"local\":%.0f,\"state\":%.0f},\"state_heads_at_once\":%d}\n",
+            name, static_cast<long long>(T), us / 1e3, static_cast<double>(T) / (us * 1e-6),
+            localMs, stateMs, localBytes * calls / (localMs * 1e6),
+            passBytes * calls / (stateMs * 1e6), kdaChunkedHeadsAtOnce(H));
+        return us;
+    };
+    launchFillFloat(gates, call * 2 * P, -1.0f, nullptr);
+    for (int64_t T : {int64_t{8192}, int64_t{32768}, int64_t{131072}})
+        measure("kda_prefill", T);
+    launchFillFloat(gates, call * 2 * P, 8.0f, nullptr);
+    measure("kda_prefill_steep", 32768);
     for (void* p : local)
         cudaFree(p);
 }
