@@ -29,9 +29,9 @@ constexpr int kDecodeSplits = 132;
 // 32 pairs; longer calls go through 64 × 128 shared-memory tiles.
 constexpr int kGroupedMoeMaxTokens = 256;
 // Prefill attention: calls of at least this many tokens use the expanded (flash) form, with the
-// cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row).
+// cache expanded this many rows at a time (a multiple of the page size; 16 KiB per row, 512 MiB).
 constexpr int kFlashMinTokens = 16;
-constexpr int64_t kFlashSegmentRows = 16384;
+constexpr int64_t kFlashSegmentRows = 32768;
 // A few queries over a long context (a question): each segment's keys are split over several
 // blocks per query tile, up to this many (query × split) rows of partial softmax state.
 constexpr int kFlashPartialRows = 2048;
@@ -40,9 +40,9 @@ constexpr int kFlashMaxSplits = 32;
 // kernel token by token.
 constexpr int kKdaChunkedMinTokens = 16;
 constexpr int kLogitsRowsPerBatch = 64;
-// The largest prefill call the work buffers are planned for (about 0.9 MB of them per token):
+// The largest prefill call the work buffers are planned for (about 0.7 MB of them per token):
 // longer calls re-read every expert's weights and re-expand the attention cache less often.
-constexpr int64_t kMaxForwardTokens = 16384;
+constexpr int64_t kMaxForwardTokens = 32768;
 constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
 
 const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
