@@ -93,7 +93,7 @@ struct Scratch {
     bf16* moeAct;            // [T * slots][moe inner], in expert order
     float* moeOut;           // [T * slots][hidden], in slot order
     bf16 *flashQ, *flashKv;  // prefill attention: queries [T][H][qk], a segment's keys/values
-    bf16* flashRope;  // the segment's rope parts, dense (the wgmma form's tensor copies)
+    bf16* flashRope;         // the segment's rope parts, dense (the wgmma form's tensor copies)
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
     float* kdaChunks;  // chunked KDA: the records its two kernels pass, per chunk and head

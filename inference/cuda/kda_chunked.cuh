@@ -90,6 +90,14 @@ __host__ __device__ constexpr int aTile(int m, int k) {
     return m * (m + 1) + k;
 }
 static_assert(aTile(3, 7) + 1 == kATiles);
+// The 16-row block of tile t in that order: the m with aTile(m, 0) <= t < aTile(m + 1, 0).
+__host__ __device__ constexpr int tileRowBlock(int t) {
+    int m = 0;
+    while ((m + 1) * (m + 2) <= t)
+        ++m;
+    return m;
+}
+static_assert(tileRowBlock(aTile(2, 5)) == 2 && tileRowBlock(aTile(3, 0)) == 3);
 
 // ---- device helpers ----
 

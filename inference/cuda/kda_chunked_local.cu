@@ -26,6 +26,7 @@
 // only the outputs (A); q, k, v, Γ and all the factors are fp32 in shared memory, and everything
 // exported is fp32 (the operands TF32-rounded).
 #include "device_math.cuh"
+#include "device_query.h"
 #include "kda_chunked.cuh"
 
 namespace folio::inference::cuda::kdachunk {
@@ -352,10 +353,7 @@ __global__ void __launch_bounds__(kThreads, 2) localKernel(KdaChunkedArgs a) {
             const int t = warp + 8 * tt;
             if (t >= kATiles)
                 break;
-            int i = 0;
-            while ((i + 1) * (i + 2) <= t)
-                ++i;
-            const int nt = t - i * (i + 1), jBlock = nt >> 1;
+            const int i = tileRowBlock(t), nt = t - i * (i + 1), jBlock = nt >> 1;
             const bool diagonal = jBlock == i;
             const float* bRow = Bs + i * kD;
             const float* bCol = Bs + (jBlock + 1) * kD;
@@ -402,10 +400,7 @@ __global__ void __launch_bounds__(kThreads, 2) localKernel(KdaChunkedArgs a) {
             const int t = warp + 8 * tt;
             if (t >= kATiles)
                 break;
-            int i = 0;
-            while ((i + 1) * (i + 2) <= t)
-                ++i;
-            const int nt = t - i * (i + 1);
+            const int i = tileRowBlock(t), nt = t - i * (i + 1);
 #pragma unroll
             for (int ci = 0; ci < 4; ++ci) {
                 const int r = kSub * i + g + 8 * (ci >> 1), j = 8 * nt + 2 * tg + (ci & 1);
@@ -502,15 +497,13 @@ __global__ void __launch_bounds__(kThreads, 2) localKernel(KdaChunkedArgs a) {
 }  // namespace
 
 bool localKernelRuns() {
-    int device = 0, major = 0;
     cudaFuncAttributes attributes{};
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+    if (currentComputeCapability() < 90 ||
         cudaFuncGetAttributes(&attributes, localKernel) != cudaSuccess) {
         cudaGetLastError();
         return false;
     }
-    return major >= 9 && attributes.binaryVersion >= 90;
+    return attributes.binaryVersion >= 90;
 }
 
 cudaError_t configureLocal() {

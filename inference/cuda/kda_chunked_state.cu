@@ -22,6 +22,7 @@
 #include <cooperative_groups.h>
 
 #include "device_math.cuh"
+#include "device_query.h"
 #include "kda_chunked.cuh"
 
 namespace cg = cooperative_groups;
@@ -376,15 +377,13 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(kThread
 }  // namespace
 
 bool stateKernelRuns() {
-    int device = 0, major = 0;
     cudaFuncAttributes attributes{};
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+    if (currentComputeCapability() < 90 ||
         cudaFuncGetAttributes(&attributes, stateKernel) != cudaSuccess) {
         cudaGetLastError();
         return false;
     }
-    return major >= 9 && attributes.binaryVersion >= 90;
+    return attributes.binaryVersion >= 90;
 }
 
 int stateClustersAtOnce(int heads) {

@@ -24,6 +24,7 @@
 #include <cudaTypedefs.h>
 
 #include "async_copy.cuh"
+#include "device_query.h"
 #include "mbarrier.cuh"
 #include "mla_flash_common.cuh"
 #include "mla_flash_wgmma.h"
@@ -288,12 +289,7 @@ __global__ void gatherRopeKernel(LatentCache cache, int64_t keyBegin, int rows, 
 
 bool mlaFlashWgmmaAvailable() {
 #if defined(FOLIO_CUDA_SM90A)
-    int device = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
-        return false;
-    return major == 9 && minor == 0 && tensorMapEncoder() != nullptr;
+    return currentComputeCapability() == 90 && tensorMapEncoder() != nullptr;
 #else
     return false;
 #endif

@@ -47,6 +47,7 @@
 // launchExpertGemm runs it where configureExpertGemm found a compute capability 9.0 device.
 #include "async_copy.cuh"
 #include "device_math.cuh"
+#include "device_query.h"
 #include "kernels.h"
 #include "mbarrier.cuh"
 #include "wgmma.cuh"
@@ -361,12 +362,7 @@ int blockCap = 0;        // tests: at most this many blocks (0: no cap)
 
 bool expertGemmWgmmaAvailable() {
 #if defined(FOLIO_CUDA_SM90A)
-    int device = 0, major = 0, minor = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess)
-        return false;
-    return major == 9 && minor == 0;
+    return currentComputeCapability() == 90;
 #else
     return false;
 #endif
