@@ -32,7 +32,7 @@ struct EngineOptions {
     int threads = 0;  // CPU worker threads; 0 = one per hardware thread
     // Tokens per forward call during prefill (bounds memory; progress reports and cancellation
     // come between calls). 0: the backend's choice (1,024 on the CPU; on CUDA the largest its
-    // work buffers allow, up to 16,384, as GPU memory permits).
+    // work buffers allow, up to 32,768, as GPU memory permits).
     int64_t prefillChunkTokens = 0;
     int cudaDevice = 0;  // which GPU the CUDA backend uses
     // Called while the weights load: bytes done of total (the CUDA upload reports per tensor).

@@ -133,8 +133,9 @@ class CudaBackend final : public Backend {
 
         // Plan all device memory before allocating any of it.
         WeightPlan plan(config, b->weights_.get(), b->model_);
-        // Prefill calls: as asked, or (0) the largest that leaves room, halving from 16K down to
-        // 1K tokens while the weights, the work buffers and a 4K-token sequence do not fit.
+        // Prefill calls: as asked, or (0) the largest that leaves room, halving from 32K down to
+        // 1K tokens while the weights, the work buffers, a 128K-token sequence and a margin for
+        // cuBLAS's workspace and other sequences do not fit.
         const bool automaticChunk = options.prefillChunkTokens <= 0;
         b->scratch_.tokens =
             automaticChunk ? kMaxForwardTokens
@@ -143,8 +144,9 @@ class CudaBackend final : public Backend {
         FOLIO_CUDA_TRY(cudaMemGetInfo(&freeBytes, &totalBytes));
         const uint64_t stateBytes = b->sequenceBytes(4096);
         Arena scratch = b->planScratch();
+        const uint64_t roomForContexts = b->sequenceBytes(131072) + (1ull << 30);
         while (automaticChunk && b->scratch_.tokens > kMinAutomaticChunk &&
-               plan.bytes() + scratch.bytes() + stateBytes > freeBytes) {
+               plan.bytes() + scratch.bytes() + roomForContexts > freeBytes) {
             b->scratch_.tokens /= 2;
             scratch = b->planScratch();
         }
@@ -493,9 +495,13 @@ class CudaBackend final : public Backend {
         a.reserve(s.proj, T * projCols);
         a.reserve(s.gates, T * 2 * P);
         a.reserve(s.attended, T * attendedCols);
-        a.reserve(s.qLatent, T * H * r);
-        a.reserve(s.oLatent, T * H * r);
-        s.partialFloats = std::max<int64_t>(T, kDecodeSplits) * H * (r + 2);
+        // The absorbed attention runs for decode and, where the flash kernel serves long calls,
+        // only for calls shorter than kFlashMinTokens (up to 16 splits each).
+        const int64_t absorbedRows = flashShapes() ? std::min<int64_t>(T, kFlashMinTokens - 1) : T;
+        a.reserve(s.qLatent, absorbedRows * H * r);
+        a.reserve(s.oLatent, absorbedRows * H * r);
+        s.partialFloats =
+            std::max<int64_t>(flashShapes() ? absorbedRows * 16 : T, kDecodeSplits) * H * (r + 2);
         a.reserve(s.partial, s.partialFloats);
         a.reserve(s.logits, std::min<int64_t>(T, kLogitsRowsPerBatch) * c.vocabSize);
         s.narrowCount = T * std::max({D, projCols, 2 * inner, attendedCols});
@@ -507,7 +513,8 @@ class CudaBackend final : public Backend {
         a.reserve(s.tokenIds, T);
         a.reserve(s.groupRows, T * slots);
         a.reserve(s.groupWeights, T * slots);
-        a.reserve(s.gathered, T * D);
+        const int64_t oneByOneRows = groupedMoeShapes() ? 0 : T;  // expertsOneByOne's rows
+        a.reserve(s.gathered, oneByOneRows * D);
         a.reserve(s.groupCounts, c.numExperts + 2);
         a.reserve(s.groupStart, c.numExperts + 2);
         a.reserve(s.groupCursor, c.numExperts + 2);
@@ -515,7 +522,7 @@ class CudaBackend final : public Backend {
         a.reserve(s.moeOut, T * slots * D);
         a.reserve(s.gateUp, T * 2 * inner);
         a.reserve(s.act, std::max(T, slots) * inner);
-        a.reserve(s.expertOut, std::max(T, slots) * D);
+        a.reserve(s.expertOut, std::max(oneByOneRows, slots) * D);
         if (kdaChunkedShapes()) {
             a.reserve(s.kdaChunks, kdaChunkedScratchFloats(static_cast<int>(T),
                                                            static_cast<int>(c.kdaNumHeads)));
@@ -793,6 +800,10 @@ class CudaBackend final : public Backend {
                                  static_cast<int>(c.qkRopeHeadDim), static_cast<int>(c.vHeadDim));
     }
     bool useFlashPrefill(int T) const { return T >= kFlashMinTokens && flashShapes(); }
+    // The grouped expert kernels take the model's MoE (else one cuBLAS product per expert).
+    bool groupedMoeShapes() const {
+        return config_.hiddenSize % 64 == 0 && config_.moeIntermediateSize % 64 == 0;
+    }
 
     // Prefill attention in the expanded form: the new rows are appended, then the cache is
     // expanded segment by segment (kv_b on cuBLAS into bf16 keys and values) and every segment
@@ -926,7 +937,7 @@ class CudaBackend final : public Backend {
             return prefillMlp(f.dense, T, false);
         }
         // The grouped kernels' blocks own 64 output rows of an expert.
-        const bool grouped = c.hiddenSize % 64 == 0 && c.moeIntermediateSize % 64 == 0;
+        const bool grouped = groupedMoeShapes();
         // The experts' products take the normed rows as one bf16 term (see gemmOneTerm); the
         // expert-by-expert fallback, for shapes the grouped kernels do not take, keeps two.
         if (grouped)

@@ -57,8 +57,9 @@ __device__ __forceinline__ void clusterWait() {
 }
 
 // Waits for a stage's bytes. A copy of 96 KiB lands within microseconds; after 2^24 polls (a
-// third of a second at the least) something is broken, and the kernel traps, which the caller
-// sees as a launch failure, rather than hang the device.
+// third of a second at the least, longer under slow tools) something is broken, and the kernel
+// traps rather than hang the device. A trap is a sticky error: the CUDA context is lost, the
+// caller gets a launch failure and every later CUDA call fails, so the engine must be reopened.
 __device__ __forceinline__ void waitStage(uint32_t bar, uint32_t parity) {
     uint32_t done = 0, polls = 0;
     do {

@@ -252,8 +252,10 @@ PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
         cudaDriverEntryPointQueryResult found{};
         if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000,
                                              cudaEnableDefault, &found) != cudaSuccess ||
-            found != cudaDriverEntryPointSuccess)
+            found != cudaDriverEntryPointSuccess) {
             fn = nullptr;
+            cudaGetLastError();  // the portable kernel serves; nobody else's error to find later
+        }
         return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn);
     }();
     return encoder;

@@ -190,7 +190,7 @@ __global__ void combineKernel(const float* partial, int splits, int heads, int r
     for (int s = threadIdx.x; s < paddedSplits(splits); s += blockDim.x) {
         const float m = s < splits ? base[s * stride] : -INFINITY;
         const float w = m == -INFINITY ? 0.0f : __expf(m - maxScore);
-        weights[s] = w;  // zero past the splits: the unrolled loop below may read them
+        weights[s] = w;  // zero past the splits: the unrolled loop's vector loads may read them
         if (w != 0.0f)
             sum += w * base[s * stride + 1];
     }

@@ -33,7 +33,7 @@
 //    then store: silu(gate) · up rounded to bf16 (act, group order) or the fp32 product (out, the
 //    pair's own row).
 // No block-wide barrier runs in the loop. The producer gives registers to the consumers
-// (setmaxnreg). Shared memory: 4 × 48 KiB stages + the tile list (~8 KiB) + barriers.
+// (setmaxnreg). Shared memory: 4 × 48 KiB stages + the tile list (~2 KiB) + barriers.
 //
 // Scheduling: one launch per product, one resident block per multiprocessor, each taking tiles in
 // turn until none is left (persistent). Every block first lists the call's 128-pair passes from
@@ -404,8 +404,11 @@ bool launchExpertGemmWgmma(const ExpertGemmArgs& a, cudaStream_t stream) {
     int blocks = residentBlocks;
     if (blockCap > 0 && blockCap < blocks)
         blocks = blockCap;
-    if (a.tileCounter != nullptr)
-        cudaMemsetAsync(a.tileCounter, 0, sizeof(int32_t), stream);
+    // A counter that could not be zeroed would send every block away: launch nothing (the
+    // caller's error check reports the failure).
+    if (a.tileCounter != nullptr &&
+        cudaMemsetAsync(a.tileCounter, 0, sizeof(int32_t), stream) != cudaSuccess)
+        return false;
     if (a.swiglu)
         expertWgmmaKernel<true><<<blocks, kThreads, kSharedBytes, stream>>>(a);
     else
