@@ -40,7 +40,7 @@ constexpr int kFlashMaxSplits = 32;
 // kernel token by token.
 constexpr int kKdaChunkedMinTokens = 16;
 constexpr int kLogitsRowsPerBatch = 64;
-// The largest prefill call the work buffers are planned for (about 0.7 MB of them per token):
+// The largest prefill call the work buffers are planned for (about 0.5 MB of them per token):
 // longer calls re-read every expert's weights and re-expand the attention cache less often.
 constexpr int64_t kMaxForwardTokens = 32768;
 constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
