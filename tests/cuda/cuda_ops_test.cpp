@@ -22,7 +22,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -33,9 +36,11 @@
 #include "inference/cuda/kernels.h"
 #include "inference/cuda/mla_flash_wgmma.h"
 #include "inference/engine.h"
+#include "inference/json.h"
 #include "inference/kimi_linear_48b_config.h"
 #include "inference/model_config.h"
 #include "inference/safetensors.h"
+#include "inference/state_format.h"
 
 namespace {
 
@@ -1734,6 +1739,110 @@ void testPrefillPaths(Report& report) {
     report.result("prefill_paths_700_vs_8 (rel L2)", relL2(eights, whole), 2e-2);
 }
 
+// ---- 8. the CUDA engine against the CPU reference on the `small` fixture ----
+// Issue 5's check: prompts whose lengths cross the flash kernel's minimum (16) and tiles (128),
+// the KDA chunks (64) and the prefill segments, prefilled on CUDA in one call and in random
+// splits, leave states (every KDA state and convolution window, every MLA cache row) within the
+// bf16 tolerance of the fp32 CPU reference's after the whole prompt: 1.25 × the relative error
+// an honest bf16 run of this model has (golden.json), as check-golden uses for its states. The
+// whole and split CUDA runs must agree within the same bound, not more closely: a piece under 16
+// tokens takes other kernels (the absorbed attention, the KDA step in fp32) than one call of the
+// whole does (the flash kernel with bf16 probabilities, TF32 KDA), and this random model
+// amplifies bf16-level differences (measured on the H200: up to 6e-2).
+// Reads FOLIO_GOLDEN_DIR (default .golden) and skips, saying why, when the fixture is absent.
+void testCpuParity(Report& report) {
+    using namespace folio::inference;
+    const char* env = std::getenv("FOLIO_GOLDEN_DIR");
+    const std::filesystem::path dir =
+        std::filesystem::path(env != nullptr ? env : ".golden") / "small";
+    std::ifstream meta(dir / "golden.json");
+    if (!meta || !std::filesystem::exists(dir / "model.safetensors")) {
+        std::printf("SKIP cpu_parity: no golden fixture at %s (set FOLIO_GOLDEN_DIR)\n",
+                    dir.string().c_str());
+        return;
+    }
+    const std::string text((std::istreambuf_iterator<char>(meta)),
+                           std::istreambuf_iterator<char>());
+    auto json = parseJson(text);
+    const JsonValue* honest = json.ok() ? json->find("bf16_reference_rel_l2_error") : nullptr;
+    if (honest == nullptr)
+        throw std::runtime_error("golden.json lacks bf16_reference_rel_l2_error");
+    const double tolerance = 1.25 * honest->number();
+    auto open = [&](BackendKind kind) {
+        EngineOptions options;
+        options.backend = kind;
+        auto engine = Engine::open(dir, options);
+        if (!engine.ok())
+            throw std::runtime_error(engine.error().message);
+        return std::move(engine).value();
+    };
+    auto cpu = open(BackendKind::Cpu);
+    auto gpu = open(BackendKind::Cuda);
+    auto stateAfter = [](Engine& engine, std::span<const int32_t> ids,
+                         const std::vector<size_t>& cuts) {
+        auto seq = engine.newSequence();
+        if (!seq.ok())
+            throw std::runtime_error(seq.error().message);
+        size_t begin = 0;
+        for (size_t i = 0; i <= cuts.size(); ++i) {
+            const size_t end = i < cuts.size() ? cuts[i] : ids.size();
+            auto logits = engine.prefill(*seq, ids.subspan(begin, end - begin));
+            if (!logits.ok())
+                throw std::runtime_error(logits.error().message);
+            begin = end;
+        }
+        auto bytes = engine.saveState(*seq);
+        if (!bytes.ok())
+            throw std::runtime_error(bytes.error().message);
+        auto decoded = decodeState(*bytes);
+        if (!decoded.ok())
+            throw std::runtime_error(decoded.error().message);
+        std::map<std::string, std::vector<float>> byName;
+        for (StateTensor& t : decoded->tensors)
+            byName[t.name] = std::move(t.data);
+        return byName;
+    };
+    // The worst relative L2 error over the KDA tensors and over the MLA tensors.
+    auto compare = [](const std::map<std::string, std::vector<float>>& got,
+                      const std::map<std::string, std::vector<float>>& want) {
+        std::pair<double, double> worst{0.0, 0.0};
+        if (got.size() != want.size())
+            return std::pair<double, double>{INFINITY, INFINITY};
+        for (const auto& [name, values] : want) {
+            const auto it = got.find(name);
+            if (it == got.end() || it->second.size() != values.size())
+                return std::pair<double, double>{INFINITY, INFINITY};
+            double& kind = name.rfind("kda.", 0) == 0 ? worst.first : worst.second;
+            kind = std::max(kind, relL2(it->second, values));
+        }
+        return worst;
+    };
+    Rng rng(12);
+    const int vocab = static_cast<int>(cpu->config().vocabSize);
+    for (const int n : {1, 63, 64, 65, 1000, 5000}) {
+        std::vector<int32_t> ids(sz(n));
+        for (int32_t& id : ids)
+            id = rng.below(vocab);
+        std::vector<size_t> cuts;  // two to four random pieces
+        for (int k = 1 + rng.below(3); k > 0 && n > 1; --k)
+            cuts.push_back(sz(1 + rng.below(n - 1)));
+        std::sort(cuts.begin(), cuts.end());
+        cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+        const auto reference = stateAfter(*cpu, ids, {});
+        const auto whole = stateAfter(*gpu, ids, {});
+        const auto split = stateAfter(*gpu, ids, cuts);
+        const auto [kdaWhole, mlaWhole] = compare(whole, reference);
+        const auto [kdaSplit, mlaSplit] = compare(split, reference);
+        const auto [kdaSelf, mlaSelf] = compare(split, whole);
+        const std::string at = "cpu_parity_t" + std::to_string(n);
+        report.result(at + "_kda_state_whole", kdaWhole, tolerance);
+        report.result(at + "_mla_cache_whole", mlaWhole, tolerance);
+        report.result(at + "_kda_state_split", kdaSplit, tolerance);
+        report.result(at + "_mla_cache_split", mlaSplit, tolerance);
+        report.result(at + "_split_vs_whole", std::max(kdaSelf, mlaSelf), tolerance);
+    }
+}
+
 const char* gOnlySection = nullptr;  // folio-cuda-ops-test SECTION: run that section alone
 
 void section(Report& report, const char* name, const std::function<void(Report&)>& body) {
@@ -1771,6 +1880,7 @@ int main(int argc, char** argv) {
     section(report, "sample", testSample);
     section(report, "mla_flash", testMlaFlash);
     section(report, "prefill_paths", testPrefillPaths);
+    section(report, "cpu_parity", testCpuParity);
     std::printf("%s: %d failure(s)\n", report.failures() == 0 ? "OK" : "FAILED", report.failures());
     return report.failures() == 0 ? 0 : 1;
 }

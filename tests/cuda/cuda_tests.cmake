@@ -7,5 +7,7 @@ if(FOLIO_HAVE_CUDA)
     add_executable(folio-cuda-ops-test cuda/cuda_ops_test.cpp)
     target_link_libraries(folio-cuda-ops-test PRIVATE folio_inference folio_warnings)
     add_test(NAME cuda_ops COMMAND folio-cuda-ops-test)
-    set_tests_properties(cuda_ops PROPERTIES SKIP_RETURN_CODE 77)
+    # The cpu_parity section compares against the CPU reference on the golden `small` model.
+    set_tests_properties(cuda_ops PROPERTIES SKIP_RETURN_CODE 77
+                                             ENVIRONMENT "FOLIO_GOLDEN_DIR=${FOLIO_GOLDEN_DIR}")
 endif()
