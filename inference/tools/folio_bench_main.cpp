@@ -17,13 +17,16 @@
 // to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
 // and of the KDA and MLA prefill kernels at T = 8K, 32K and 128K, timed with CUDA events.
 // --micro-only runs those micro-benchmarks alone (the real model's sizes, no model built).
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,15 +53,28 @@ struct Options {
     int64_t chunk = 0;  // prefill call size; 0: the backend's choice, as the application runs it
     bool micro = true;
     bool microOnly = false;  // the kernel micro-benchmarks alone, without building a model
+    // Brackets two decode steps per context with cudaProfilerStart/Stop, for
+    // `ncu --profile-from-start off` to list each kernel of a step.
+    bool profileDecode = false;
 };
 
-std::vector<int64_t> parseList(const std::string& text) {
+// A comma-separated list of positive counts; "" or "none" is the empty list. Anything else
+// (a stray comma, a letter, a negative number) is nullopt, for the caller to refuse.
+std::optional<std::vector<int64_t>> parseList(const std::string& text) {
     std::vector<int64_t> out;
+    if (text.empty() || text == "none")
+        return out;
     size_t at = 0;
-    while (at < text.size()) {
-        const size_t comma = text.find(',', at);
-        out.push_back(std::stoll(text.substr(at, comma - at)));
-        at = comma == std::string::npos ? text.size() : comma + 1;
+    while (at <= text.size()) {
+        const size_t comma = std::min(text.find(',', at), text.size());
+        int64_t value = 0;
+        const char* first = text.data() + at;
+        const char* last = text.data() + comma;
+        const auto [end, error] = std::from_chars(first, last, value);
+        if (error != std::errc() || end != last || value <= 0)
+            return std::nullopt;
+        out.push_back(value);
+        at = comma + 1;
     }
     return out;
 }
@@ -710,6 +726,8 @@ int run(const Options& o) {
         int32_t next = token(random);
         std::vector<double> ms;
         for (int i = 0; i < 8 + o.decodeTokens; ++i) {
+            if (o.profileDecode && (i == 8 || i == 10))
+                (void)(i == 8 ? cudaProfilerStart() : cudaProfilerStop());
             const auto start = std::chrono::steady_clock::now();
             auto chosen = engine->decodeNext(*seq, next, sampler);
             const double elapsed =
@@ -756,11 +774,18 @@ int main(int argc, char** argv) {
             o.config = value();
         else if (arg == "--model")
             o.model = value();
-        else if (arg == "--contexts")
-            o.contexts = parseList(value());
-        else if (arg == "--prefill")
-            o.prefill = parseList(value());
-        else if (arg == "--decode-tokens")
+        else if (arg == "--contexts" || arg == "--prefill") {
+            const std::string text = value();
+            auto list = parseList(text);
+            if (!list) {
+                std::fprintf(stderr,
+                             "folio-bench: %s wants token counts like 4096,32768 or none, "
+                             "not '%s'\n",
+                             arg.c_str(), text.c_str());
+                return 2;
+            }
+            (arg == "--contexts" ? o.contexts : o.prefill) = std::move(*list);
+        } else if (arg == "--decode-tokens")
             o.decodeTokens = std::max(100, std::atoi(value().c_str()));
         else if (arg == "--question")
             o.question = std::atoll(value().c_str());
@@ -770,12 +795,14 @@ int main(int argc, char** argv) {
             o.micro = false;
         else if (arg == "--micro-only")
             o.microOnly = true;
+        else if (arg == "--profile-decode")
+            o.profileDecode = true;
         else {
             std::fprintf(stderr,
                          "usage: folio-bench [--config kimi-linear-48b-a3b | --model DIR] "
-                         "[--contexts 4096,32768,131072] [--prefill 4096,32768] "
+                         "[--contexts 4096,32768,131072|none] [--prefill 4096,32768|none] "
                          "[--decode-tokens N>=100] [--question N] [--chunk N] [--no-micro | "
-                         "--micro-only]\n");
+                         "--micro-only] [--profile-decode]\n");
             return 2;
         }
     }
