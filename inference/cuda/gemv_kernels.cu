@@ -1,111 +1,310 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Matrix-vector products for the decode step, where the weights stream from memory once: each
-// warp reads whole rows with 16-byte loads, the input vector sits in shared memory (normalised
-// there when asked), several rows per warp keep enough loads in flight.
+// Matrix-vector products for the decode step, where the weights stream from memory once and
+// the time is the bytes over the bandwidth, if enough loads are in flight from the start.
+//
+// The streaming form (rows of 256·C bf16, C in {4, 8, 9, 16}: every projection of the real
+// model): the work is a list of dot products (row, item), item fastest. Each warp owns an equal,
+// contiguous share of that list (whole rows when the items are combined) and walks it in batches
+// of B dots: a lane loads its C 16-byte pieces of each of the batch's rows at once (16–18 loads
+// in flight per lane), then multiplies them with the input held in shared memory. The first
+// batch is loaded before the block stages (and RMS-normalises) its inputs, so the prologue hides
+// under the first loads. The grid is sized to the GPU (four 4-warp blocks per multiprocessor)
+// rather than to the rows, so every warp does the same work and there is no partial last wave.
+//
+// The row form (any other width; the small test models and the KDA low-rank gates): a warp per
+// few rows, the loads of a row stepping 256 columns at a time.
 #include "device_math.cuh"
+#include "device_query.h"
 #include "kernels.h"
 
 namespace folio::inference::cuda {
 namespace {
 
-constexpr int kWarps = 8;
-constexpr int kThreads = kWarps * 32;
-
 __device__ __forceinline__ void accumulate8(const uint4 packed, const float* x, float& acc) {
     const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+    const float4 lo = *reinterpret_cast<const float4*>(x);
+    const float4 hi = *reinterpret_cast<const float4*>(x + 4);
+    const float xv[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const float2 w = __bfloat1622float2(pairs[i]);
-        acc = fmaf(w.x, x[2 * i], acc);
-        acc = fmaf(w.y, x[2 * i + 1], acc);
+        acc = fmaf(w.x, xv[2 * i], acc);
+        acc = fmaf(w.y, xv[2 * i + 1], acc);
     }
 }
 
-template <int kRowsPerWarp, bool kSwiglu>
-__global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
-    extern __shared__ float xs[];
-    __shared__ float scratch[32];
-    const int item = blockIdx.y;
-    const float* x = a.x + item * a.xItemStride;
-    for (int i = threadIdx.x; i < a.cols; i += kThreads)
-        xs[i] = x[i];
-    if (a.normWeight != nullptr) {
+// Weights are read once per step: keep them out of L1 and first in line for eviction from L2,
+// so the activations and the caches stay there.
+__device__ __forceinline__ uint64_t evictFirstPolicy() {
+    uint64_t policy;
+    asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+    return policy;
+}
+
+__device__ __forceinline__ uint4 loadStreaming(const bf16* p, uint64_t policy) {
+    uint4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.L2::cache_hint.v4.u32 {%0, %1, %2, %3}, [%4], %5;"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p), "l"(policy));
+    return v;
+}
+
+// Copies the inputs the block needs into shared memory (one vector, or one per item), RMS-
+// normalised when asked. Ends with a block barrier.
+__device__ void stageInputs(const GemvArgs& a, int vectors, float* xs, float* scratch) {
+    for (int v = 0; v < vectors; ++v) {
+        const float* x = a.x + v * a.xItemStride;
+        float* into = xs + v * a.cols;
         float sum = 0.0f;
-        for (int i = threadIdx.x; i < a.cols; i += kThreads)
-            sum += xs[i] * xs[i];
-        const float inv = rsqrtf(blockSum(sum, scratch) / static_cast<float>(a.cols) + a.normEps);
-        for (int i = threadIdx.x; i < a.cols; i += kThreads)
-            xs[i] = a.normWeight[i] * (xs[i] * inv);
+        for (int i = threadIdx.x; i < a.cols; i += blockDim.x) {
+            const float value = x[i];
+            into[i] = value;
+            sum += value * value;
+        }
+        if (a.normWeight != nullptr) {
+            const float inv =
+                rsqrtf(blockSum(sum, scratch) / static_cast<float>(a.cols) + a.normEps);
+            for (int i = threadIdx.x; i < a.cols; i += blockDim.x)
+                into[i] = a.normWeight[i] * (into[i] * inv);
+        }
     }
     __syncthreads();
+}
 
-    const int expert = a.ids != nullptr ? a.ids[item] : item;
-    const bf16* W = a.table != nullptr ? a.table[expert] : a.matrix;
-    const bf16* U = nullptr;
-    if constexpr (kSwiglu)
-        U = a.upTable != nullptr ? a.upTable[expert] : a.up;
+__device__ __forceinline__ const bf16* matrixOf(const GemvArgs& a, int item) {
+    if (a.table == nullptr)
+        return a.matrix;
+    return a.table[a.ids != nullptr ? a.ids[item] : item];
+}
+
+__device__ __forceinline__ const bf16* upMatrixOf(const GemvArgs& a, int item) {
+    if (a.upTable == nullptr)
+        return a.up;
+    return a.upTable[a.ids != nullptr ? a.ids[item] : item];
+}
+
+constexpr int kStreamWarps = 4;
+constexpr int kStreamThreads = 32 * kStreamWarps;
+constexpr int kStreamBlocksPerSm = 4;
+
+template <int C, int B, bool kSwiglu, bool kCombine>
+__global__ void __launch_bounds__(kStreamThreads) streamingGemvKernel(GemvArgs a, int dotsPerWarp) {
+    static_assert(!(kSwiglu && kCombine), "a SwiGLU product is not combined");
+    constexpr int kCols = 256 * C;
+    extern __shared__ float xs[];
+    __shared__ float scratch[32];
+    const int lane = threadIdx.x & 31;
+    const int warp = blockIdx.x * kStreamWarps + (threadIdx.x >> 5);
+    const int items = a.items, totalDots = a.rows * items;
+    const int first = warp * dotsPerWarp, end = min(totalDots, first + dotsPerWarp);
+
+    const uint64_t policy = evictFirstPolicy();
+    uint4 w[B][C], u[B][kSwiglu ? C : 1];
+    auto load = [&](int dot0) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const int dot = min(dot0 + b, end - 1);
+            const int row = dot / items, item = dot - row * items;
+            const int64_t offset = static_cast<int64_t>(row) * kCols + lane * 8;
+            const bf16* W = matrixOf(a, item) + offset;
+#pragma unroll
+            for (int c = 0; c < C; ++c)
+                w[b][c] = loadStreaming(W + 256 * c, policy);
+            if constexpr (kSwiglu) {
+                const bf16* U = upMatrixOf(a, item) + offset;
+#pragma unroll
+                for (int c = 0; c < C; ++c)
+                    u[b][c] = loadStreaming(U + 256 * c, policy);
+            }
+        }
+    };
+    if (first < end)
+        load(first);
+    stageInputs(a, a.xItemStride == 0 ? 1 : items, xs, scratch);
+    if (first >= end)
+        return;
+
+    float combined = 0.0f;  // kCombine: the current row's weighted sum so far
+    for (int dot0 = first;;) {
+#pragma unroll
+        for (int b = 0; b < B; ++b) {
+            const int dot = dot0 + b;
+            if (dot >= end)
+                break;
+            const int row = dot / items, item = dot - row * items;
+            const float* x = xs + (a.xItemStride == 0 ? 0 : item * kCols) + lane * 8;
+            float acc = 0.0f, accUp = 0.0f;
+#pragma unroll
+            for (int c = 0; c < C; ++c) {
+                accumulate8(w[b][c], x + 256 * c, acc);
+                if constexpr (kSwiglu)
+                    accumulate8(u[b][c], x + 256 * c, accUp);
+            }
+            float value = warpSum(acc);
+            if constexpr (kSwiglu)
+                value = siluf(value) * warpSum(accUp);
+            if constexpr (kCombine) {
+                combined = fmaf(a.combineWeights[item], value, combined);
+                if (item == items - 1) {
+                    if (lane == 0)
+                        a.y[row] = (a.residual != nullptr ? a.residual[row] : 0.0f) + combined;
+                    combined = 0.0f;
+                }
+            } else if (lane == 0) {
+                const int64_t at = item * a.yItemStride + row;
+                a.y[at] = a.residual != nullptr ? a.residual[at] + value : value;
+            }
+        }
+        dot0 += B;
+        if (dot0 >= end)
+            break;
+        load(dot0);
+    }
+}
+
+template <int C, int B, bool kSwiglu, bool kCombine>
+void launchStreaming(const GemvArgs& a, cudaStream_t stream) {
+    const int units = kCombine ? a.rows : a.rows * a.items;  // what one warp may not split
+    const int warpsWanted = currentMultiprocessorCount() * kStreamBlocksPerSm * kStreamWarps;
+    int perWarp = (units + warpsWanted - 1) / warpsWanted;
+    if (kCombine)
+        perWarp *= a.items;
+    else
+        perWarp = (perWarp + B - 1) / B * B;  // whole batches, except for the last warp
+    const int total = a.rows * a.items;
+    const int warps = (total + perWarp - 1) / perWarp;
+    const int blocks = (warps + kStreamWarps - 1) / kStreamWarps;
+    const int vectors = a.xItemStride == 0 ? 1 : a.items;
+    const size_t shared = sizeof(float) * static_cast<size_t>(vectors) * a.cols;
+    auto kernel = streamingGemvKernel<C, B, kSwiglu, kCombine>;
+    if (shared > 48 * 1024)
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(shared));
+    kernel<<<blocks, kStreamThreads, shared, stream>>>(a, perWarp);
+}
+
+// C × B × (2 with SwiGLU) 16-byte loads per lane per batch: 16 to 18.
+template <bool kSwiglu, bool kCombine>
+bool launchStreamingFor(const GemvArgs& a, cudaStream_t stream) {
+    switch (a.cols) {
+        case 1024:
+            launchStreaming<4, kSwiglu ? 2 : 4, kSwiglu, kCombine>(a, stream);
+            return true;
+        case 2048:
+            launchStreaming<8, kSwiglu ? 1 : 2, kSwiglu, kCombine>(a, stream);
+            return true;
+        case 2304:
+            launchStreaming<9, kSwiglu ? 1 : 2, kSwiglu, kCombine>(a, stream);
+            return true;
+        case 4096:
+            launchStreaming<16, 1, kSwiglu, kCombine>(a, stream);
+            return true;
+        default:
+            return false;
+    }
+}
+
+constexpr int kRowWarps = 8;
+constexpr int kRowThreads = kRowWarps * 32;
+
+// The row form: warp w of block (bx, item) owns rows (bx·8 + w)·R … + R of that item; with
+// `combineWeights` the grid has one item column and each warp sums every item for its rows.
+template <int kRowsPerWarp, bool kSwiglu>
+__global__ void __launch_bounds__(kRowThreads) rowGemvKernel(GemvArgs a) {
+    extern __shared__ float xs[];
+    __shared__ float scratch[32];
+    const bool combine = a.combineWeights != nullptr;
+    const int vectors = combine && a.xItemStride != 0 ? a.items : 1;
+    const int firstItem = combine ? 0 : blockIdx.y;
+    GemvArgs shifted = a;
+    shifted.x = a.x + firstItem * a.xItemStride;
+    stageInputs(shifted, vectors, xs, scratch);
+
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
+    const int row0 = (blockIdx.x * kRowWarps + warp) * kRowsPerWarp;
     if (row0 >= a.rows)
         return;
-    float acc[kRowsPerWarp] = {}, accUp[kRowsPerWarp] = {};
-    for (int k = lane * 8; k < a.cols; k += 32 * 8) {
-        float xv[8];
-        const float4 lo = *reinterpret_cast<const float4*>(xs + k);
-        const float4 hi = *reinterpret_cast<const float4*>(xs + k + 4);
-        xv[0] = lo.x, xv[1] = lo.y, xv[2] = lo.z, xv[3] = lo.w;
-        xv[4] = hi.x, xv[5] = hi.y, xv[6] = hi.z, xv[7] = hi.w;
-        uint4 w[kRowsPerWarp], u[kRowsPerWarp];
+    float total[kRowsPerWarp] = {};
+    const int lastItem = combine ? a.items - 1 : firstItem;
+    for (int item = firstItem; item <= lastItem; ++item) {
+        const bf16* W = matrixOf(a, item);
+        const bf16* U = kSwiglu ? upMatrixOf(a, item) : nullptr;
+        const float* x = xs + (vectors > 1 ? item * a.cols : 0);
+        float acc[kRowsPerWarp] = {}, accUp[kRowsPerWarp] = {};
+        for (int k = lane * 8; k < a.cols; k += 32 * 8) {
+            uint4 w[kRowsPerWarp], u[kRowsPerWarp];
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) {
-            const int row = min(row0 + r, a.rows - 1);
-            w[r] =
-                __ldg(reinterpret_cast<const uint4*>(W + static_cast<int64_t>(row) * a.cols + k));
-            if constexpr (kSwiglu)
-                u[r] = __ldg(
-                    reinterpret_cast<const uint4*>(U + static_cast<int64_t>(row) * a.cols + k));
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+                const int64_t at = static_cast<int64_t>(min(row0 + r, a.rows - 1)) * a.cols + k;
+                w[r] = __ldg(reinterpret_cast<const uint4*>(W + at));
+                if constexpr (kSwiglu)
+                    u[r] = __ldg(reinterpret_cast<const uint4*>(U + at));
+            }
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r) {
+                accumulate8(w[r], x + k, acc[r]);
+                if constexpr (kSwiglu)
+                    accumulate8(u[r], x + k, accUp[r]);
+            }
         }
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
-            accumulate8(w[r], xv, acc[r]);
+            float value = warpSum(acc[r]);
             if constexpr (kSwiglu)
-                accumulate8(u[r], xv, accUp[r]);
+                value = siluf(value) * warpSum(accUp[r]);
+            total[r] = combine ? fmaf(a.combineWeights[item], value, total[r]) : value;
         }
     }
-    float* y = a.y + item * a.yItemStride;
-    const float* residual = a.residual != nullptr ? a.residual + item * a.yItemStride : nullptr;
+    const int64_t base = combine ? 0 : firstItem * a.yItemStride;
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r) {
-        float value = warpSum(acc[r]);
-        if constexpr (kSwiglu)
-            value = siluf(value) * warpSum(accUp[r]);
-        if (lane == 0 && row0 + r < a.rows)
-            y[row0 + r] = residual != nullptr ? residual[row0 + r] + value : value;
+        if (lane == 0 && row0 + r < a.rows) {
+            const int64_t at = base + row0 + r;
+            a.y[at] = a.residual != nullptr ? a.residual[at] + total[r] : total[r];
+        }
     }
 }
 
 template <int kRowsPerWarp>
-void launchWith(const GemvArgs& a, cudaStream_t stream) {
-    const unsigned blocks = (a.rows + kWarps * kRowsPerWarp - 1) / (kWarps * kRowsPerWarp);
-    const dim3 grid(blocks, a.items);
-    const size_t shared = static_cast<size_t>(a.cols) * sizeof(float);
-    if (a.up != nullptr || a.upTable != nullptr)
-        gemvKernel<kRowsPerWarp, true><<<grid, kThreads, shared, stream>>>(a);
-    else
-        gemvKernel<kRowsPerWarp, false><<<grid, kThreads, shared, stream>>>(a);
+void launchRows(const GemvArgs& a, cudaStream_t stream) {
+    const bool combine = a.combineWeights != nullptr;
+    const unsigned blocks = (a.rows + kRowWarps * kRowsPerWarp - 1) / (kRowWarps * kRowsPerWarp);
+    const dim3 grid(blocks, combine ? 1 : a.items);
+    const int vectors = combine && a.xItemStride != 0 ? a.items : 1;
+    const size_t shared = sizeof(float) * static_cast<size_t>(vectors) * a.cols;
+    if (a.up != nullptr || a.upTable != nullptr) {
+        auto kernel = rowGemvKernel<kRowsPerWarp, true>;
+        if (shared > 48 * 1024)
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared));
+        kernel<<<grid, kRowThreads, shared, stream>>>(a);
+    } else {
+        auto kernel = rowGemvKernel<kRowsPerWarp, false>;
+        if (shared > 48 * 1024)
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared));
+        kernel<<<grid, kRowThreads, shared, stream>>>(a);
+    }
 }
 
 }  // namespace
 
 void launchGemv(const GemvArgs& a, cudaStream_t stream) {
+    const bool swiglu = a.up != nullptr || a.upTable != nullptr;
+    const bool combine = a.combineWeights != nullptr;
+    const bool streamed = swiglu    ? launchStreamingFor<true, false>(a, stream)
+                          : combine ? launchStreamingFor<false, true>(a, stream)
+                                    : launchStreamingFor<false, false>(a, stream);
+    if (streamed)
+        return;
     // Enough blocks to cover every SM a few times; more rows per warp when there are plenty.
     const int64_t rowsTotal = static_cast<int64_t>(a.rows) * a.items;
-    if (rowsTotal >= 4 * kWarps * 1024)
-        launchWith<4>(a, stream);
-    else if (rowsTotal >= 2 * kWarps * 512)
-        launchWith<2>(a, stream);
+    if (rowsTotal >= 4 * kRowWarps * 1024)
+        launchRows<4>(a, stream);
+    else if (rowsTotal >= 2 * kRowWarps * 512)
+        launchRows<2>(a, stream);
     else
-        launchWith<1>(a, stream);
+        launchRows<1>(a, stream);
 }
 
 }  // namespace folio::inference::cuda

@@ -511,6 +511,72 @@ void testGemv(Report& report) {
     for (size_t i = 0; i < wantDown.size(); ++i)
         wantDown[i] += innerRes[i];
     report.result("gemv_experts_down_table_ids_residual", relL2(dOut.download(), wantDown), 1e-5);
+
+    // The same down projections combined: y = residual + Σ_item weight[item] · (W_item x_item),
+    // written in place over the residual (as the decode step does), in the streaming form
+    // (1024 columns) and in the row form (an odd width: 136 columns, the matrices read as
+    // [2304][136], the first 136 inputs of each item).
+    const auto slotWeights = randomFloats(kTopK, rng, 0.1f, 1.0f);
+    const auto hidden = randomFloats(kHidden, rng, -1, 1);
+    Device<float> dSlotWeights(slotWeights);
+    for (const int width : {kExpertInner, 136}) {
+        Device<float> dHidden(hidden);
+        cu::GemvArgs combined = down;
+        combined.cols = width;
+        combined.xItemStride = kExpertInner;
+        combined.combineWeights = dSlotWeights.get();
+        combined.residual = dHidden.get();
+        combined.y = dHidden.get();
+        cu::launchGemv(combined, nullptr);
+        finish("launchGemv combined down");
+        std::vector<double> want(hidden.begin(), hidden.end());
+        for (int j = 0; j < kTopK; ++j) {
+            for (int r = 0; r < kHidden; ++r) {
+                double dot = 0;
+                for (int k = 0; k < width; ++k)
+                    dot += static_cast<double>(downF[sz(j)][sz(r) * sz(width) + sz(k)]) *
+                           innerX[sz(j) * kExpertInner + sz(k)];
+                want[sz(r)] += slotWeights[sz(j)] * dot;
+            }
+        }
+        report.result(width == kExpertInner ? "gemv_combined_down_streaming"
+                                            : "gemv_combined_down_row_form",
+                      relL2(dHidden.download(), want), 1e-5);
+    }
+
+    // Widths and row counts that leave the last warp a partial share: 4096 columns (o_proj)
+    // over 999 rows in place, 2304 columns over 1001 rows with SwiGLU.
+    {
+        const int oRows = 999, oCols = 4096;
+        const auto oBits = randomBf16(sz(oRows) * oCols, rng, 0.05f);
+        const auto oF = widen(oBits);
+        Bf16Buffer dO(oBits);
+        const auto oX = randomFloats(oCols, rng, -1, 1);
+        const auto oRes = randomFloats(oRows, rng, -1, 1);
+        Device<float> dOX(oX), dORes(oRes);
+        const cu::GemvArgs inPlace{.matrix = bf(dO),
+                                   .rows = oRows,
+                                   .cols = oCols,
+                                   .x = dOX.get(),
+                                   .residual = dORes.get(),
+                                   .y = dORes.get()};
+        cu::launchGemv(inPlace, nullptr);
+        finish("launchGemv 999x4096 in place");
+        auto want = refGemv({&oF}, oRows, oCols, std::vector<double>(oX.begin(), oX.end()), 0);
+        for (int r = 0; r < oRows; ++r)
+            want[sz(r)] += oRes[sz(r)];
+        report.result("gemv_partial_share_4096_in_place", relL2(dORes.download(), want), 1e-5);
+
+        const int sRows = 1001;
+        Device<float> dS(sRows);
+        cu::GemvArgs oddSwiglu = swiglu;
+        oddSwiglu.rows = sRows;
+        oddSwiglu.y = dS.get();
+        cu::launchGemv(oddSwiglu, nullptr);
+        finish("launchGemv swiglu 1001 rows");
+        std::vector<double> wantS(wantSw.begin(), wantSw.begin() + sRows);
+        report.result("gemv_partial_share_swiglu", relL2(dS.download(), wantS), 1e-5);
+    }
 }
 
 // ---- 2. KDA ----
@@ -1117,6 +1183,7 @@ void testMoe(Report& report) {
          {SelectCase{"moe_select_g1_unbiased", 1, 1, false, true, 0},
           SelectCase{"moe_select_g1_biased", 1, 1, true, true, 0},
           SelectCase{"moe_select_g1_no_renorm", 1, 1, false, false, 0},
+          SelectCase{"moe_select_g1_biased_shared", 1, 1, true, true, 1},
           SelectCase{"moe_select_g8top4_unbiased", 8, 4, false, true, 0},
           SelectCase{"moe_select_g8top4_biased_shared", 8, 4, true, true, 1}}) {
         // Logits and biases drawn until no two candidate values lie within 1e-5 of each other,
