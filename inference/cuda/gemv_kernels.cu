@@ -49,26 +49,83 @@ __device__ __forceinline__ uint4 loadStreaming(const bf16* p, uint64_t policy) {
     return v;
 }
 
-// Copies the inputs the block needs into shared memory (one vector, or one per item), RMS-
-// normalised when asked. Ends with a block barrier.
-__device__ void stageInputs(const GemvArgs& a, int vectors, float* xs, float* scratch) {
-    for (int v = 0; v < vectors; ++v) {
-        const float* x = a.x + v * a.xItemStride;
-        float* into = xs + v * a.cols;
-        float sum = 0.0f;
-        for (int i = threadIdx.x; i < a.cols; i += blockDim.x) {
-            const float value = x[i];
-            into[i] = value;
-            sum += value * value;
+__device__ __forceinline__ float4 scaled(float4 x, float4 w, float inv) {
+    return make_float4(w.x * (x.x * inv), w.y * (x.y * inv), w.z * (x.z * inv), w.w * (x.w * inv));
+}
+__device__ __forceinline__ float scaled(float x, float w, float inv) {
+    return w * (x * inv);
+}
+__device__ __forceinline__ float squares(float4 x) {
+    return x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w;
+}
+__device__ __forceinline__ float squares(float x) {
+    return x * x;
+}
+
+// stageInputs in pieces of T (float4 when the inputs and weights are 16-byte aligned, else
+// float). Every thread issues up to 8 loads before it stores any, so the block waits for memory
+// a few times rather than once per piece.
+template <typename T>
+__device__ void stagePieces(const GemvArgs& a, int vectors, T* into, float* scratch) {
+    constexpr int kDepth = 8;
+    constexpr int kWidth = sizeof(T) / sizeof(float);
+    const int perVector = a.cols / kWidth, total = vectors * perVector;
+    const int64_t stride = a.xItemStride / kWidth;
+    for (int base = 0; base < total; base += kDepth * blockDim.x) {
+        T staged[kDepth];
+#pragma unroll
+        for (int j = 0; j < kDepth; ++j) {
+            const int i = base + j * blockDim.x + threadIdx.x;
+            if (i < total) {
+                const int v = i / perVector;
+                staged[j] = reinterpret_cast<const T*>(a.x)[v * stride + (i - v * perVector)];
+            }
         }
-        if (a.normWeight != nullptr) {
-            const float inv =
-                rsqrtf(blockSum(sum, scratch) / static_cast<float>(a.cols) + a.normEps);
-            for (int i = threadIdx.x; i < a.cols; i += blockDim.x)
-                into[i] = a.normWeight[i] * (into[i] * inv);
+#pragma unroll
+        for (int j = 0; j < kDepth; ++j) {
+            const int i = base + j * blockDim.x + threadIdx.x;
+            if (i < total)
+                into[i] = staged[j];
         }
     }
     __syncthreads();
+    if (a.normWeight == nullptr)
+        return;
+    const T* weight = reinterpret_cast<const T*>(a.normWeight);
+    for (int v = 0; v < vectors; ++v) {
+        T* vector = into + v * perVector;
+        float sum = 0.0f;
+        for (int i = threadIdx.x; i < perVector; i += blockDim.x)
+            sum += squares(vector[i]);
+        const float inv = rsqrtf(blockSum(sum, scratch) / static_cast<float>(a.cols) + a.normEps);
+        for (int base = 0; base < perVector; base += kDepth * blockDim.x) {
+            T w[kDepth];
+#pragma unroll
+            for (int j = 0; j < kDepth; ++j) {
+                const int i = base + j * blockDim.x + threadIdx.x;
+                if (i < perVector)
+                    w[j] = weight[i];
+            }
+#pragma unroll
+            for (int j = 0; j < kDepth; ++j) {
+                const int i = base + j * blockDim.x + threadIdx.x;
+                if (i < perVector)
+                    vector[i] = scaled(vector[i], w[j], inv);
+            }
+        }
+    }
+    __syncthreads();
+}
+
+// Copies the inputs the block needs into shared memory (one vector, or one per item), RMS-
+// normalised when asked. Ends with a block barrier.
+__device__ void stageInputs(const GemvArgs& a, int vectors, float* xs, float* scratch) {
+    const bool aligned = reinterpret_cast<uintptr_t>(a.x) % 16 == 0 && a.xItemStride % 4 == 0 &&
+                         reinterpret_cast<uintptr_t>(a.normWeight) % 16 == 0;
+    if (aligned)
+        stagePieces(a, vectors, reinterpret_cast<float4*>(xs), scratch);
+    else
+        stagePieces(a, vectors, xs, scratch);
 }
 
 __device__ __forceinline__ const bf16* matrixOf(const GemvArgs& a, int item) {
