@@ -5,11 +5,13 @@
 // The streaming form (rows of 256·C bf16, C in {4, 8, 9, 16}: every projection of the real
 // model): the work is a list of dot products (row, item), item fastest. Each warp owns an equal,
 // contiguous share of that list (whole rows when the items are combined) and walks it in batches
-// of B dots: a lane loads its C 16-byte pieces of each of the batch's rows at once (16–18 loads
-// in flight per lane), then multiplies them with the input held in shared memory. The first
-// batch is loaded before the block stages (and RMS-normalises) its inputs, so the prologue hides
-// under the first loads. The grid is sized to the GPU (four 4-warp blocks per multiprocessor)
-// rather than to the rows, so every warp does the same work and there is no partial last wave.
+// of B dots: a lane loads its C 16-byte pieces of each of the batch's rows at once, and the next
+// batch's loads are issued before this one is multiplied with the input held in shared memory
+// (two batches, 16–36 loads per lane, in flight). The first batch is loaded before the block
+// stages (and RMS-normalises) its inputs, so the prologue hides under the first loads; the
+// residual and combine weight travel with the batch. The grid is as many warps as fit on the GPU
+// at once, not one per few rows, so every warp does the same work and there is no partial last
+// wave.
 //
 // The row form (any other width; the small test models and the KDA low-rank gates): a warp per
 // few rows, the loads of a row stepping 256 columns at a time.
@@ -142,119 +144,154 @@ __device__ __forceinline__ const bf16* upMatrixOf(const GemvArgs& a, int item) {
 
 constexpr int kStreamWarps = 4;
 constexpr int kStreamThreads = 32 * kStreamWarps;
-constexpr int kStreamBlocksPerSm = 4;
 
+// One batch of B dot products in registers: the lane's pieces of each weight row (and of the
+// up row for SwiGLU), and what the epilogue needs, loaded with the weights so that writing a
+// result never waits for memory.
+template <int C, int B, bool kSwiglu>
+struct Batch {
+    uint4 w[B][C];
+    uint4 u[B][kSwiglu ? C : 1];
+    float residual[B];
+    float weight[B];  // the item's combine weight
+};
+
+template <int C, int B, bool kSwiglu, bool kCombine>
+__device__ __forceinline__ void loadBatch(const GemvArgs& a, int dot0, int end, int lane,
+                                          uint64_t policy, Batch<C, B, kSwiglu>& batch) {
+    constexpr int kCols = 256 * C;
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const int dot = min(dot0 + b, end - 1);
+        const int row = dot / a.items, item = dot - row * a.items;
+        const int64_t offset = static_cast<int64_t>(row) * kCols + lane * 8;
+        const bf16* W = matrixOf(a, item) + offset;
+#pragma unroll
+        for (int c = 0; c < C; ++c)
+            batch.w[b][c] = loadStreaming(W + 256 * c, policy);
+        if constexpr (kSwiglu) {
+            const bf16* U = upMatrixOf(a, item) + offset;
+#pragma unroll
+            for (int c = 0; c < C; ++c)
+                batch.u[b][c] = loadStreaming(U + 256 * c, policy);
+        }
+        const int64_t at = kCombine ? row : item * a.yItemStride + row;
+        batch.residual[b] = a.residual != nullptr ? a.residual[at] : 0.0f;
+        if constexpr (kCombine)
+            batch.weight[b] = a.combineWeights[item];
+    }
+}
+
+// Multiplies a loaded batch with the staged inputs and writes (or, combining, accumulates) the
+// results; `combined` carries a row's weighted sum across batches.
+template <int C, int B, bool kSwiglu, bool kCombine>
+__device__ __forceinline__ void finishBatch(const GemvArgs& a, int dot0, int end, int lane,
+                                            const float* xs, const Batch<C, B, kSwiglu>& batch,
+                                            float& combined) {
+    constexpr int kCols = 256 * C;
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+        const int dot = dot0 + b;
+        if (dot >= end)
+            break;
+        const int row = dot / a.items, item = dot - row * a.items;
+        const float* x = xs + (a.xItemStride == 0 ? 0 : item * kCols) + lane * 8;
+        float acc = 0.0f, accUp = 0.0f;
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+            accumulate8(batch.w[b][c], x + 256 * c, acc);
+            if constexpr (kSwiglu)
+                accumulate8(batch.u[b][c], x + 256 * c, accUp);
+        }
+        float value = warpSum(acc);
+        if constexpr (kSwiglu)
+            value = siluf(value) * warpSum(accUp);
+        if constexpr (kCombine) {
+            combined = fmaf(batch.weight[b], value, combined);
+            if (item == a.items - 1) {
+                if (lane == 0)
+                    a.y[row] = batch.residual[b] + combined;
+                combined = 0.0f;
+            }
+        } else if (lane == 0) {
+            a.y[item * a.yItemStride + row] = batch.residual[b] + value;
+        }
+    }
+}
+
+// Two batches alternate: the next one's loads are in flight while this one is multiplied, so
+// the memory system never waits for the arithmetic.
 template <int C, int B, bool kSwiglu, bool kCombine>
 __global__ void __launch_bounds__(kStreamThreads) streamingGemvKernel(GemvArgs a, int dotsPerWarp) {
     static_assert(!(kSwiglu && kCombine), "a SwiGLU product is not combined");
-    constexpr int kCols = 256 * C;
     extern __shared__ float xs[];
     __shared__ float scratch[32];
     const int lane = threadIdx.x & 31;
     const int warp = blockIdx.x * kStreamWarps + (threadIdx.x >> 5);
-    const int items = a.items, totalDots = a.rows * items;
+    const int totalDots = a.rows * a.items;
     const int first = warp * dotsPerWarp, end = min(totalDots, first + dotsPerWarp);
-
     const uint64_t policy = evictFirstPolicy();
-    uint4 w[B][C], u[B][kSwiglu ? C : 1];
-    auto load = [&](int dot0) {
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int dot = min(dot0 + b, end - 1);
-            const int row = dot / items, item = dot - row * items;
-            const int64_t offset = static_cast<int64_t>(row) * kCols + lane * 8;
-            const bf16* W = matrixOf(a, item) + offset;
-#pragma unroll
-            for (int c = 0; c < C; ++c)
-                w[b][c] = loadStreaming(W + 256 * c, policy);
-            if constexpr (kSwiglu) {
-                const bf16* U = upMatrixOf(a, item) + offset;
-#pragma unroll
-                for (int c = 0; c < C; ++c)
-                    u[b][c] = loadStreaming(U + 256 * c, policy);
-            }
-        }
-    };
+    Batch<C, B, kSwiglu> even, odd;
     if (first < end)
-        load(first);
-    stageInputs(a, a.xItemStride == 0 ? 1 : items, xs, scratch);
-    if (first >= end)
-        return;
-
-    float combined = 0.0f;  // kCombine: the current row's weighted sum so far
-    for (int dot0 = first;;) {
-#pragma unroll
-        for (int b = 0; b < B; ++b) {
-            const int dot = dot0 + b;
-            if (dot >= end)
-                break;
-            const int row = dot / items, item = dot - row * items;
-            const float* x = xs + (a.xItemStride == 0 ? 0 : item * kCols) + lane * 8;
-            float acc = 0.0f, accUp = 0.0f;
-#pragma unroll
-            for (int c = 0; c < C; ++c) {
-                accumulate8(w[b][c], x + 256 * c, acc);
-                if constexpr (kSwiglu)
-                    accumulate8(u[b][c], x + 256 * c, accUp);
-            }
-            float value = warpSum(acc);
-            if constexpr (kSwiglu)
-                value = siluf(value) * warpSum(accUp);
-            if constexpr (kCombine) {
-                combined = fmaf(a.combineWeights[item], value, combined);
-                if (item == items - 1) {
-                    if (lane == 0)
-                        a.y[row] = (a.residual != nullptr ? a.residual[row] : 0.0f) + combined;
-                    combined = 0.0f;
-                }
-            } else if (lane == 0) {
-                const int64_t at = item * a.yItemStride + row;
-                a.y[at] = a.residual != nullptr ? a.residual[at] + value : value;
-            }
-        }
-        dot0 += B;
-        if (dot0 >= end)
+        loadBatch<C, B, kSwiglu, kCombine>(a, first, end, lane, policy, even);
+    stageInputs(a, a.xItemStride == 0 ? 1 : a.items, xs, scratch);
+    float combined = 0.0f;
+    for (int dot0 = first; dot0 < end; dot0 += 2 * B) {
+        if (dot0 + B < end)
+            loadBatch<C, B, kSwiglu, kCombine>(a, dot0 + B, end, lane, policy, odd);
+        finishBatch<C, B, kSwiglu, kCombine>(a, dot0, end, lane, xs, even, combined);
+        if (dot0 + B >= end)
             break;
-        load(dot0);
+        if (dot0 + 2 * B < end)
+            loadBatch<C, B, kSwiglu, kCombine>(a, dot0 + 2 * B, end, lane, policy, even);
+        finishBatch<C, B, kSwiglu, kCombine>(a, dot0 + B, end, lane, xs, odd, combined);
     }
 }
 
 template <int C, int B, bool kSwiglu, bool kCombine>
 void launchStreaming(const GemvArgs& a, cudaStream_t stream) {
-    const int units = kCombine ? a.rows : a.rows * a.items;  // what one warp may not split
-    const int warpsWanted = currentMultiprocessorCount() * kStreamBlocksPerSm * kStreamWarps;
-    int perWarp = (units + warpsWanted - 1) / warpsWanted;
+    auto kernel = streamingGemvKernel<C, B, kSwiglu, kCombine>;
+    const int vectors = a.xItemStride == 0 ? 1 : a.items;
+    const size_t shared = sizeof(float) * static_cast<size_t>(vectors) * a.cols;
+    if (shared > 48 * 1024)
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(shared));
+    int resident = 0;
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, kernel, kStreamThreads, shared) !=
+            cudaSuccess ||
+        resident < 1)
+        resident = 1;
+    // As many warps as fit at once, each with an equal share; whole rows when combining.
+    const int units = kCombine ? a.rows : a.rows * a.items;
+    const int warpsAtOnce = currentMultiprocessorCount() * resident * kStreamWarps;
+    int perWarp = (units + warpsAtOnce - 1) / warpsAtOnce;
     if (kCombine)
         perWarp *= a.items;
     else
         perWarp = (perWarp + B - 1) / B * B;  // whole batches, except for the last warp
-    const int total = a.rows * a.items;
-    const int warps = (total + perWarp - 1) / perWarp;
+    const int warps = (a.rows * a.items + perWarp - 1) / perWarp;
     const int blocks = (warps + kStreamWarps - 1) / kStreamWarps;
-    const int vectors = a.xItemStride == 0 ? 1 : a.items;
-    const size_t shared = sizeof(float) * static_cast<size_t>(vectors) * a.cols;
-    auto kernel = streamingGemvKernel<C, B, kSwiglu, kCombine>;
-    if (shared > 48 * 1024)
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             static_cast<int>(shared));
     kernel<<<blocks, kStreamThreads, shared, stream>>>(a, perWarp);
 }
 
-// C × B × (2 with SwiGLU) 16-byte loads per lane per batch: 16 to 18.
+// C × B (× 2 with SwiGLU) 16-byte loads per lane per batch, two batches in flight.
 template <bool kSwiglu, bool kCombine>
 bool launchStreamingFor(const GemvArgs& a, cudaStream_t stream) {
     switch (a.cols) {
         case 1024:
-            launchStreaming<4, kSwiglu ? 2 : 4, kSwiglu, kCombine>(a, stream);
+            launchStreaming<4, kSwiglu ? 1 : 2, kSwiglu, kCombine>(a, stream);
             return true;
         case 2048:
-            launchStreaming<8, kSwiglu ? 1 : 2, kSwiglu, kCombine>(a, stream);
+            launchStreaming<8, 1, kSwiglu, kCombine>(a, stream);
             return true;
         case 2304:
-            launchStreaming<9, kSwiglu ? 1 : 2, kSwiglu, kCombine>(a, stream);
+            launchStreaming<9, 1, kSwiglu, kCombine>(a, stream);
             return true;
         case 4096:
-            launchStreaming<16, 1, kSwiglu, kCombine>(a, stream);
+            if constexpr (kSwiglu)
+                return false;  // 64 pieces per batch pair would not fit in registers
+            else
+                launchStreaming<16, 1, kSwiglu, kCombine>(a, stream);
             return true;
         default:
             return false;
