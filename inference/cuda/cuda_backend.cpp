@@ -880,11 +880,10 @@ class CudaBackend final : public Backend {
                   nope = static_cast<int>(c.qkNopeHeadDim);
         const int rope = static_cast<int>(c.qkRopeHeadDim), r = static_cast<int>(c.kvLoraRank);
         const int dv = static_cast<int>(c.vHeadDim), S = mlaProjRows();
-        launchMlaAppend(scratch_.proj + H * (nope + rope), S, m.latentNorm,
-                        static_cast<float>(c.latentNormEps), r, cacheOf(s, i), s.deviceLength, T,
-                        stream_);
-        launchMlaAbsorbQuery(scratch_.proj, S, m.kvB.data, H, nope, rope, dv, r, T,
-                             scratch_.qLatent, stream_);
+        launchMlaAppendAndAbsorb(scratch_.proj + H * (nope + rope), S, m.latentNorm,
+                                 static_cast<float>(c.latentNormEps), cacheOf(s, i), s.deviceLength,
+                                 scratch_.proj, S, m.kvB.data, H, nope, rope, dv, r, T,
+                                 scratch_.qLatent, stream_);
         MlaAttentionArgs a;
         a.qLatent = scratch_.qLatent;
         a.q = scratch_.proj;

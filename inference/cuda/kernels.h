@@ -114,12 +114,17 @@ struct LatentCache {
 void launchMlaAppend(const float* kvA, int64_t kvAStride, const float* latentNorm, float eps,
                      int latentRank, LatentCache cache, const int32_t* length, int tokens,
                      cudaStream_t stream);
-// qLatent[t][h][:] = W_UK_h^T q_nope[t][h]; q rows: [H][nope + rope] with stride qStride.
-void launchMlaAbsorbQuery(const float* q, int64_t qStride, const bf16* kvB, int heads, int nope,
-                          int rope, int valueDim, int latentRank, int tokens, float* qLatent,
-                          cudaStream_t stream);
+// launchMlaAppend and, in the same launch (the two are independent), the query absorption
+// qLatent[t][h][:] = W_UK_h^T q_nope[t][h] (q rows: [H][nope + rope] with stride qStride).
+void launchMlaAppendAndAbsorb(const float* kvA, int64_t kvAStride, const float* latentNorm,
+                              float eps, LatentCache cache, const int32_t* length, const float* q,
+                              int64_t qStride, const bf16* kvB, int heads, int nope, int rope,
+                              int valueDim, int latentRank, int tokens, float* qLatent,
+                              cudaStream_t stream);
 // Attention of `tokens` queries (the last `tokens` positions of the cache, length counted
-// before they were appended) over the cache, split over the sequence into `splits` parts.
+// before they were appended) over the cache, split over the sequence into up to `splits` parts
+// (the kernels use fewer where the context is short; the grid is sized for `splits`), whose
+// partial results are merged afterwards.
 struct MlaAttentionArgs {
     const float* qLatent = nullptr;  // [T][H][r]
     const float* q = nullptr;        // for q_pe: [T][H][nope + rope], stride qStride
@@ -128,9 +133,22 @@ struct MlaAttentionArgs {
     const int32_t* length = nullptr;  // length before the new tokens
     int tokens = 0, heads = 0, nope = 0, rope = 0, latentRank = 0, splits = 1;
     float scale = 1;
-    float* partial = nullptr;  // [T][splits][H][r + 2]
+    float* partial = nullptr;  // T * splits * H * (r + 2) floats: see mlaSplitOutputs
     float* out = nullptr;      // [T][H][r]
 };
+// The splits' results in `partial`: each split's unnormalised outputs [T][splits][H][r], then
+// the softmax's running maximum [T][H][splits] and sum [T][H][splits]. The splits that saw rows
+// come first; the others leave their outputs unwritten, a maximum of -inf and a sum of 0.
+__host__ __device__ inline float* mlaSplitOutputs(const MlaAttentionArgs& a, int t, int split) {
+    return a.partial + (static_cast<int64_t>(t) * a.splits + split) * a.heads * a.latentRank;
+}
+__host__ __device__ inline float* mlaSplitMaxima(const MlaAttentionArgs& a, int t, int head) {
+    return a.partial + static_cast<int64_t>(a.tokens) * a.splits * a.heads * a.latentRank +
+           (static_cast<int64_t>(t) * a.heads + head) * a.splits;
+}
+__host__ __device__ inline float* mlaSplitSums(const MlaAttentionArgs& a, int t, int head) {
+    return mlaSplitMaxima(a, t, head) + static_cast<int64_t>(a.tokens) * a.heads * a.splits;
+}
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope);
 // Allows the attention kernel its shared memory; once, before any launch or capture.
 cudaError_t configureMlaAttention(size_t sharedBytes);

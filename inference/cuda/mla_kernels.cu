@@ -2,10 +2,13 @@
 // MLA in the absorbed form over the latent cache (NoPE: nothing is rotated):
 //   score(t, h, s) = scale * ((W_UK_h^T q_nope) . c_s + q_pe . k_pe_s),
 //   o(t, h) = W_UV_h sum_s softmax(score)_s c_s.
-// The cache is read in tiles that every head of the block shares; the sequence is split over
-// blocks whose partial softmax statistics are merged afterwards (flash-decoding).
-#include <cfloat>
-
+// A call runs, in order: the append of the new rows with the query absorption (one launch; the
+// two are independent), the attention split over the sequence (flash-decoding: the tensor-core
+// kernel of mla_tensor_core.cu for the real model's shape, else the CUDA-core kernel here, whose
+// blocks share each cache tile between all heads), the merge of the splits' partial results, and
+// the value up-projection. The matrix-vector kernels (absorption, up-projection) read their bf16
+// weights with 16-byte loads, all of a thread's issued before its products, and reduce across
+// lanes and warps; the merge spreads every head's columns over several blocks.
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -21,50 +24,119 @@ __device__ __forceinline__ const bf16* cacheRow(const LatentCache& c, int64_t ro
     return c.pages[row / c.pageRows] + (row % c.pageRows) * c.width;
 }
 
-__global__ void appendKernel(const float* kvA, int64_t stride, const float* norm, float eps,
-                             int rank, LatentCache cache, const int32_t* length) {
-    __shared__ float scratch[32];
-    const int t = blockIdx.x;
-    const float* row = kvA + t * stride;
-    float sum = 0.0f;
-    for (int i = threadIdx.x; i < rank; i += blockDim.x)
-        sum += row[i] * row[i];
-    const float inv = rsqrtf(blockSum(sum, scratch) / static_cast<float>(rank) + eps);
-    const int64_t position = static_cast<int64_t>(*length) + t;
-    bf16* out = cache.pages[position / cache.pageRows] + (position % cache.pageRows) * cache.width;
-    for (int i = threadIdx.x; i < cache.width; i += blockDim.x)
-        out[i] = __float2bfloat16(i < rank ? norm[i] * (row[i] * inv) : row[i]);
+// Eight consecutive bf16 weights at row[j ..] as floats, zeros past `count` (the row's length):
+// one 16-byte load where rows are whole 16-byte pieces, else one load per value.
+__device__ __forceinline__ void loadWeights8(const bf16* row, int j, int count, bool vectors,
+                                             float w[8]) {
+    if (vectors && j + 8 <= count) {
+        const uint4 packed = __ldg(reinterpret_cast<const uint4*>(row + j));
+        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            const float2 v = __bfloat1622float2(pairs[k]);
+            w[2 * k] = v.x;
+            w[2 * k + 1] = v.y;
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+            w[k] = j + k < count ? __bfloat162float(row[j + k]) : 0.0f;
+    }
 }
 
-// grid (H, ceil(r / 64), T), 8 warps: qLatent[j] = sum_n q_nope[n] W_UK[n][j] for 64 columns;
-// each warp takes every 8th n (two columns per lane), then the warps' partial sums are added.
-__global__ void absorbKernel(const float* q, int64_t qStride, const bf16* kvB, int nope, int rope,
-                             int dv, int rank, int heads, float* qLatent) {
-    __shared__ float partial[8][64];
-    const int h = blockIdx.x, t = blockIdx.z;
+struct AppendArgs {
+    const float* kvA;
+    int64_t stride;
+    const float* norm;
+    float eps;
+    int rank;
+    LatentCache cache;
+    const int32_t* length;
+};
+
+struct AbsorbArgs {
+    const float* q;
+    int64_t qStride;
+    const bf16* kvB;
+    int heads, nope, rope, dv, rank;
+    float* qLatent;
+};
+
+// A block writes token t's cache row: the RMS-normalised latent, then the rope part. The length
+// and its page are read first, so that their loads overlap the row's and the reduction.
+__device__ void appendRow(const AppendArgs& a, int t) {
+    __shared__ float scratch[32];
+    const float* row = a.kvA + t * a.stride;
+    const int64_t position = static_cast<int64_t>(*a.length) + t;
+    bf16* out =
+        a.cache.pages[position / a.cache.pageRows] + (position % a.cache.pageRows) * a.cache.width;
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < a.rank; i += blockDim.x)
+        sum += row[i] * row[i];
+    const float inv = rsqrtf(blockSum(sum, scratch) / static_cast<float>(a.rank) + a.eps);
+    for (int i = threadIdx.x; i < a.cache.width; i += blockDim.x)
+        out[i] = __float2bfloat16(i < a.rank ? a.norm[i] * (row[i] * inv) : row[i]);
+}
+
+// Columns per block of the query absorption.
+constexpr int kAbsorbColumns = 64;
+
+// A block computes qLatent[t][h][j] = sum_n q_nope[n] W_UK[n][j] for 64 columns j: thread
+// (slot = tid / 8, c = tid % 8) takes columns 8 c .. + 8 of rows n = slot, slot + 32, ..., its
+// 16-byte weight loads all in flight at once; the 32 slots' sums are added by shuffles (the four
+// slots of a warp) and through shared memory (the eight warps).
+__device__ void absorbColumns(const AbsorbArgs& a, int block, int t) {
+    __shared__ float sums[kWarps][kAbsorbColumns];
+    const int columnBlocks = (a.rank + kAbsorbColumns - 1) / kAbsorbColumns;
+    const int h = block / columnBlocks, j0 = block % columnBlocks * kAbsorbColumns;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int j = blockIdx.y * 64 + 2 * lane;
-    const float* qh = q + t * qStride + static_cast<int64_t>(h) * (nope + rope);
-    const bf16* uk = kvB + static_cast<int64_t>(h) * (nope + dv) * rank;
-    float2 acc = make_float2(0.0f, 0.0f);
-    if (j + 1 < rank) {
-        for (int n = warp; n < nope; n += 8) {
-            const float2 w = __bfloat1622float2(
-                *reinterpret_cast<const __nv_bfloat162*>(uk + static_cast<int64_t>(n) * rank + j));
-            const float qn = qh[n];
-            acc.x = fmaf(qn, w.x, acc.x);
-            acc.y = fmaf(qn, w.y, acc.y);
-        }
+    const int slot = threadIdx.x >> 3, j = j0 + 8 * (threadIdx.x & 7);
+    const float* qh = a.q + t * a.qStride + static_cast<int64_t>(h) * (a.nope + a.rope);
+    const bf16* uk = a.kvB + static_cast<int64_t>(h) * (a.nope + a.dv) * a.rank;
+    const bool vectors = a.rank % 8 == 0;
+    float acc[8] = {};
+#pragma unroll 4
+    for (int n = slot; n < a.nope; n += kThreads / 8) {
+        float w[8];
+        loadWeights8(uk + static_cast<int64_t>(n) * a.rank, j, a.rank, vectors, w);
+        const float qn = __ldg(qh + n);
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+            acc[k] = fmaf(qn, w[k], acc[k]);
     }
-    partial[warp][2 * lane] = acc.x;
-    partial[warp][2 * lane + 1] = acc.y;
+#pragma unroll
+    for (int k = 0; k < 8; ++k) {
+        acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], 8);
+        acc[k] += __shfl_xor_sync(0xffffffffu, acc[k], 16);
+    }
+    if (lane < 8) {
+#pragma unroll
+        for (int k = 0; k < 8; ++k)
+            sums[warp][8 * lane + k] = acc[k];
+    }
     __syncthreads();
-    if (threadIdx.x < 64 && blockIdx.y * 64 + static_cast<int>(threadIdx.x) < rank) {
-        float sum = 0.0f;
-        for (int w = 0; w < 8; ++w)
-            sum += partial[w][threadIdx.x];
-        qLatent[(static_cast<int64_t>(t) * heads + h) * rank + blockIdx.y * 64 + threadIdx.x] = sum;
+    const int column = j0 + static_cast<int>(threadIdx.x);
+    if (threadIdx.x < kAbsorbColumns && column < a.rank) {
+        float total = 0.0f;
+        for (int w = 0; w < kWarps; ++w)
+            total += sums[w][threadIdx.x];
+        a.qLatent[(static_cast<int64_t>(t) * a.heads + h) * a.rank + column] = total;
     }
+}
+
+// grid (1, T)
+__global__ void __launch_bounds__(kThreads) appendKernel(AppendArgs a) {
+    appendRow(a, blockIdx.y);
+}
+
+// grid (1 + H * ceil(r / 64), T): block 0 appends token t's row (first, as the longest chain of
+// dependent loads), the others absorb its query.
+__global__ void __launch_bounds__(kThreads)
+    appendAbsorbKernel(AppendArgs append, AbsorbArgs absorb) {
+    if (blockIdx.x == 0)
+        appendRow(append, blockIdx.y);
+    else
+        absorbColumns(absorb, blockIdx.x - 1, blockIdx.y);
 }
 
 // grid (splits, T). Shared: q [H][width] f32 | o [H][r] f32 | m, l [H] | p [warps][32] |
@@ -81,15 +153,16 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(MlaAttentionArgs a) 
 
     const int split = blockIdx.x, t = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    float* out = a.partial + (static_cast<int64_t>(t) * a.splits + split) * H * (r + 2);
     // Short contexts use fewer splits than the grid has blocks (the grid is fixed inside the
     // captured decode step); the idle blocks mark their part empty.
     const int64_t visible = static_cast<int64_t>(*a.length) + t + 1;
     const int64_t active =
         min(static_cast<int64_t>(a.splits), (visible + kMinRowsPerSplit - 1) / kMinRowsPerSplit);
     if (split >= active) {
-        for (int h = threadIdx.x; h < H; h += kThreads)
-            out[h * (r + 2)] = -INFINITY;
+        for (int h = threadIdx.x; h < H; h += kThreads) {
+            mlaSplitMaxima(a, t, h)[split] = -INFINITY;
+            mlaSplitSums(a, t, h)[split] = 0.0f;
+        }
         return;
     }
     for (int i = threadIdx.x; i < H * width; i += kThreads) {
@@ -154,83 +227,126 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(MlaAttentionArgs a) 
         }
     }
     __syncthreads();
-    for (int i = threadIdx.x; i < H * (r + 2); i += kThreads) {
-        const int h = i / (r + 2), j = i % (r + 2);
-        out[i] = j == 0 ? ms[h] : (j == 1 ? ls[h] : os[h * r + j - 2]);
+    float* out = mlaSplitOutputs(a, t, split);
+    for (int i = threadIdx.x; i < H * r; i += kThreads)
+        out[i] = os[i];
+    for (int h = threadIdx.x; h < H; h += kThreads) {
+        mlaSplitMaxima(a, t, h)[split] = ms[h];
+        mlaSplitSums(a, t, h)[split] = ls[h];
     }
 }
 
-constexpr int kCombineColumns = 128;
-// The split weights' shared array, a whole number of the combine loop's unrolled steps.
-__host__ __device__ constexpr int paddedSplits(int splits) {
-    return (splits + 7) / 8 * 8;
-}
+constexpr int kCombineColumns = 64;  // per block: two per lane, 32 apart
+constexpr int kCombineWarps = 16;    // per block: each sums every 16th split
 
-// grid (H, ceil(rank / 128), T), 128 threads: merges the splits' partial results into the
-// normalised latent output, 128 columns per block (so a decode step's merge spreads over 128
-// blocks, not 32). Each block computes the splits' weights into shared memory; then each thread
-// sums its column over the splits that saw any rows (independent loads, so they overlap).
-__global__ void combineKernel(const float* partial, int splits, int heads, int rank, float* out) {
-    extern __shared__ float weights[];  // [paddedSplits(splits)]
-    __shared__ float scratch[32];
-    const int h = blockIdx.x, t = blockIdx.z;
-    const int64_t stride = static_cast<int64_t>(heads) * (rank + 2);
-    const float* base = partial + static_cast<int64_t>(t) * splits * stride + h * (rank + 2);
-    float localMax = -INFINITY;
-    for (int s = threadIdx.x; s < splits; s += blockDim.x)
-        localMax = fmaxf(localMax, base[s * stride]);
-    localMax = warpMax(localMax);
-    if ((threadIdx.x & 31) == 0)
-        scratch[threadIdx.x >> 5] = localMax;
-    __syncthreads();
-    float maxScore = -INFINITY;
-    for (int i = 0; i < (static_cast<int>(blockDim.x) + 31) / 32; ++i)
-        maxScore = fmaxf(maxScore, scratch[i]);
-    float sum = 0.0f;
-    for (int s = threadIdx.x; s < paddedSplits(splits); s += blockDim.x) {
-        const float m = s < splits ? base[s * stride] : -INFINITY;
-        const float w = m == -INFINITY ? 0.0f : __expf(m - maxScore);
-        weights[s] = w;  // zero past the splits: the unrolled loop's vector loads may read them
-        if (w != 0.0f)
-            sum += w * base[s * stride + 1];
-    }
-    const float total = blockSum(sum, scratch);  // synchronises, so weights are visible
-    const float inv = total > 0.0f ? 1.0f / total : 0.0f;
-    for (int j = blockIdx.y * kCombineColumns + threadIdx.x;
-         j < min(rank, (blockIdx.y + 1) * kCombineColumns); j += blockDim.x) {
-        float acc = 0.0f;
-#pragma unroll 8
-        for (int s = 0; s < splits; ++s) {
-            const float w = weights[s];
-            if (w != 0.0f)
-                acc = fmaf(base[s * stride + 2 + j], w, acc);
+// grid (H, ceil(r / 64), T), 16 warps: merges the splits' results into the normalised latent
+// output, 64 columns per block. Every warp finds the largest maximum, the number of splits in
+// use (a prefix of them) and the softmax's total; warp w then sums the splits w, w + 16, ... of
+// the block's columns, their loads unrolled to be in flight together, and the warps' sums are
+// added through shared memory.
+__global__ void __launch_bounds__(32 * kCombineWarps) combineKernel(MlaAttentionArgs a) {
+    extern __shared__ float weights[];  // [splits]
+    __shared__ float columnSums[kCombineWarps][kCombineColumns];
+    const int h = blockIdx.x, t = blockIdx.z, r = a.latentRank;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const float* maxima = mlaSplitMaxima(a, t, h);
+    const float* sums = mlaSplitSums(a, t, h);
+    // One pass over the statistics (a split not in use has a sum of 0): each lane's largest
+    // maximum and its total relative to it, then the warp's.
+    float laneMax = -INFINITY, laneTotal = 0.0f;
+    for (int s = lane; s < a.splits; s += 32) {
+        const float m = __ldg(maxima + s), l = __ldg(sums + s);
+        if (m > laneMax) {
+            laneTotal = laneTotal * __expf(laneMax - m) + l;
+            laneMax = m;
+        } else if (m != -INFINITY) {
+            laneTotal += l * __expf(m - laneMax);
         }
-        out[(static_cast<int64_t>(t) * heads + h) * rank + j] = acc * inv;
+    }
+    const float maxScore = warpMax(laneMax);
+    const float total =
+        warpSum(laneMax == -INFINITY ? 0.0f : laneTotal * __expf(laneMax - maxScore));
+    // The splits' weights (their maxima are in the L1 cache now) and how many are in use.
+    int active = 0;
+    for (int s0 = 0; s0 < a.splits; s0 += 32) {
+        const int s = s0 + lane;
+        const float m = s < a.splits ? __ldg(maxima + s) : -INFINITY;
+        if (warp == 0 && s < a.splits)
+            weights[s] = m == -INFINITY ? 0.0f : __expf(m - maxScore);
+        active += __popc(__ballot_sync(0xffffffffu, m != -INFINITY));
+    }
+    __syncthreads();  // the weights are visible
+
+    const int j0 = blockIdx.y * kCombineColumns + lane, j1 = j0 + 32;
+    const float* outputs = mlaSplitOutputs(a, t, 0) + static_cast<int64_t>(h) * r;
+    const int64_t splitStride = static_cast<int64_t>(a.heads) * r;
+    float acc0 = 0.0f, acc1 = 0.0f;
+#pragma unroll 8
+    for (int s = warp; s < active; s += kCombineWarps) {
+        const float w = weights[s];
+        const float* o = outputs + s * splitStride;
+        acc0 = fmaf(w, j0 < r ? __ldg(o + j0) : 0.0f, acc0);
+        acc1 = fmaf(w, j1 < r ? __ldg(o + j1) : 0.0f, acc1);
+    }
+    columnSums[warp][lane] = acc0;
+    columnSums[warp][lane + 32] = acc1;
+    __syncthreads();
+    const int column = blockIdx.y * kCombineColumns + static_cast<int>(threadIdx.x);
+    if (threadIdx.x < kCombineColumns && column < r) {
+        float sum = 0.0f;
+        for (int w = 0; w < kCombineWarps; ++w)
+            sum += columnSums[w][threadIdx.x];
+        a.out[(static_cast<int64_t>(t) * a.heads + h) * r + column] = sum / total;
     }
 }
 
-// grid (H, ceil(dv / 8), T), 8 warps: out[t][h][i] = W_UV_h[i] . oLatent[t][h], a warp per
-// output value, reading its weight row with 16-byte loads.
-__global__ void upValueKernel(const float* oLatent, const bf16* kvB, int heads, int nope, int dv,
-                              int rank, float* out) {
+constexpr int kUpRowsPerWarp = 2;
+
+// grid (H, ceil(dv / 16), T), 8 warps: out[t][h][i] = W_UV_h[i] . oLatent[t][h], two output
+// values per warp: lane takes columns 8 lane .. + 8 of every 256, its 16-byte loads of the
+// latent and of both weight rows issued before the products, then the warp sums.
+__global__ void __launch_bounds__(kThreads)
+    upValueKernel(const float* oLatent, const bf16* kvB, int heads, int nope, int dv, int rank,
+                  float* out) {
     const int h = blockIdx.x, t = blockIdx.z;
-    const int lane = threadIdx.x & 31, i = blockIdx.y * 8 + (threadIdx.x >> 5);
-    if (i >= dv)
+    const int lane = threadIdx.x & 31;
+    const int i0 = (blockIdx.y * kWarps + (threadIdx.x >> 5)) * kUpRowsPerWarp;
+    if (i0 >= dv)
         return;
     const float* latent = oLatent + (static_cast<int64_t>(t) * heads + h) * rank;
-    const bf16* row = kvB + (static_cast<int64_t>(h) * (nope + dv) + nope + i) * rank;
-    float acc = 0.0f;
-    for (int j = lane * 8; j < rank; j += 32 * 8) {
-        const uint4 packed = *reinterpret_cast<const uint4*>(row + j);
-        const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
-        for (int k = 0; k < 4; ++k) {
-            const float2 w = __bfloat1622float2(pairs[k]);
-            acc = fmaf(w.x, latent[j + 2 * k], fmaf(w.y, latent[j + 2 * k + 1], acc));
+    const bf16* rows = kvB + (static_cast<int64_t>(h) * (nope + dv) + nope + i0) * rank;
+    const bool vectors = rank % 8 == 0;
+    float acc[kUpRowsPerWarp] = {};
+#pragma unroll 2
+    for (int j = 8 * lane; j < rank; j += 32 * 8) {
+        float x[8];
+        if (vectors) {
+            const float4 lo = __ldg(reinterpret_cast<const float4*>(latent + j));
+            const float4 hi = __ldg(reinterpret_cast<const float4*>(latent + j + 4));
+            x[0] = lo.x, x[1] = lo.y, x[2] = lo.z, x[3] = lo.w;
+            x[4] = hi.x, x[5] = hi.y, x[6] = hi.z, x[7] = hi.w;
+        } else {
+#pragma unroll
+            for (int k = 0; k < 8; ++k)
+                x[k] = j + k < rank ? __ldg(latent + j + k) : 0.0f;
+        }
+#pragma unroll
+        for (int row = 0; row < kUpRowsPerWarp; ++row) {
+            if (i0 + row < dv) {
+                float w[8];
+                loadWeights8(rows + static_cast<int64_t>(row) * rank, j, rank, vectors, w);
+#pragma unroll
+                for (int k = 0; k < 8; ++k)
+                    acc[row] = fmaf(w[k], x[k], acc[row]);
+            }
         }
     }
-    acc = warpSum(acc);
-    if (lane == 0)
-        out[(static_cast<int64_t>(t) * heads + h) * dv + i] = acc;
+#pragma unroll
+    for (int row = 0; row < kUpRowsPerWarp; ++row) {
+        const float sum = warpSum(acc[row]);
+        if (lane == 0 && i0 + row < dv)
+            out[(static_cast<int64_t>(t) * heads + h) * dv + i0 + row] = sum;
+    }
 }
 
 }  // namespace
@@ -238,16 +354,19 @@ __global__ void upValueKernel(const float* oLatent, const bf16* kvB, int heads, 
 void launchMlaAppend(const float* kvA, int64_t kvAStride, const float* latentNorm, float eps,
                      int latentRank, LatentCache cache, const int32_t* length, int tokens,
                      cudaStream_t stream) {
-    appendKernel<<<tokens, 256, 0, stream>>>(kvA, kvAStride, latentNorm, eps, latentRank, cache,
-                                             length);
+    const AppendArgs append{kvA, kvAStride, latentNorm, eps, latentRank, cache, length};
+    appendKernel<<<dim3(1, tokens), kThreads, 0, stream>>>(append);
 }
 
-void launchMlaAbsorbQuery(const float* q, int64_t qStride, const bf16* kvB, int heads, int nope,
-                          int rope, int valueDim, int latentRank, int tokens, float* qLatent,
-                          cudaStream_t stream) {
-    const dim3 grid(heads, (latentRank + 63) / 64, tokens);
-    absorbKernel<<<grid, 256, 0, stream>>>(q, qStride, kvB, nope, rope, valueDim, latentRank, heads,
-                                           qLatent);
+void launchMlaAppendAndAbsorb(const float* kvA, int64_t kvAStride, const float* latentNorm,
+                              float eps, LatentCache cache, const int32_t* length, const float* q,
+                              int64_t qStride, const bf16* kvB, int heads, int nope, int rope,
+                              int valueDim, int latentRank, int tokens, float* qLatent,
+                              cudaStream_t stream) {
+    const AppendArgs append{kvA, kvAStride, latentNorm, eps, latentRank, cache, length};
+    const AbsorbArgs absorb{q, qStride, kvB, heads, nope, rope, valueDim, latentRank, qLatent};
+    const int blocks = 1 + heads * ((latentRank + kAbsorbColumns - 1) / kAbsorbColumns);
+    appendAbsorbKernel<<<dim3(blocks, tokens), kThreads, 0, stream>>>(append, absorb);
 }
 
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope) {
@@ -273,14 +392,14 @@ void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
         attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
     }
     combineKernel<<<dim3(a.heads, (a.latentRank + kCombineColumns - 1) / kCombineColumns, a.tokens),
-                    kCombineColumns, paddedSplits(a.splits) * sizeof(float), stream>>>(
-        a.partial, a.splits, a.heads, a.latentRank, a.out);
+                    32 * kCombineWarps, a.splits * sizeof(float), stream>>>(a);
 }
 
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream) {
-    upValueKernel<<<dim3(heads, (valueDim + 7) / 8, tokens), 256, 0, stream>>>(
-        oLatent, kvB, heads, nope, valueDim, latentRank, out);
+    constexpr int kRowsPerBlock = kWarps * kUpRowsPerWarp;
+    upValueKernel<<<dim3(heads, (valueDim + kRowsPerBlock - 1) / kRowsPerBlock, tokens), kThreads,
+                    0, stream>>>(oLatent, kvB, heads, nope, valueDim, latentRank, out);
 }
 
 }  // namespace folio::inference::cuda

@@ -1,15 +1,21 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // MLA attention over the latent cache on tensor cores, for the real model's shape (32 heads,
-// latent 512, rope 64), as decode runs it: a block owns one split of the cache rows and walks it
-// in tiles of 32 rows, copied with cp.async three stages deep so the next tiles stream in while
-// one is used. Per tile, S = Q · tileᵀ (32 heads × 32 rows, K = 576; warp w owns heads
-// 16 (w % 2) .. + 16 and rows 8 (w / 2) .. + 8) and O += P · tile[:, :512] (warp w owns O columns
-// 64 w .. + 64) with mma.sync m16n8k16 (bf16 in, fp32 accumulate) and ldmatrix, an online softmax
-// between them. The cache values are bf16 already; the queries and the probabilities enter as
-// two bf16 terms (hi + lo), so the result keeps close to fp32 accuracy. Writes the same partial
-// results (max, sum, unnormalised O per split and head) as the CUDA-core kernel.
+// latent 512, rope 64), as decode runs it: a block owns one split of one query's cache rows and
+// walks it in tiles of 32 rows, copied with cp.async five stages deep so that four tiles stream
+// in while one is used. The splits adapt to the context (read on the device, so one captured
+// launch serves every step): each takes at least kMinTilesPerSplit tiles, so a short context
+// keeps few blocks busy and leaves little for the merge, a long one uses the whole grid.
+// Per tile, with mma.sync m16n8k16 (bf16 in, fp32 accumulate):
+//  - scores Sᵀ = tile · Qᵀ (rows as M, heads as N): warp w owns heads 16 (w % 2) .. + 16 and the
+//    columns 144 (w / 2) .. + 144 of the 576, for all 32 rows. Its share of the queries stays in
+//    registers as B fragments for the whole split, so shared memory carries only the cache tile
+//    (read once per head group) and the four column groups' partial scores;
+//  - the online softmax, eight threads per head (four rows each), sums those partial scores;
+//  - O += P · tile[:, :512]: warp w owns O columns 64 w .. + 64 of every head.
+// The cache values are bf16 already; the queries and the probabilities enter as two bf16 terms
+// (hi + lo), so the result keeps close to fp32 accuracy (a single term would leave ~1e-3 relative
+// error in the output). Writes the split results in the layout of kernels.h (mlaSplitOutputs).
 #include "async_copy.cuh"
-#include "device_math.cuh"
 #include "kernels.h"
 #include "mma.cuh"
 
@@ -17,22 +23,35 @@ namespace folio::inference::cuda {
 namespace {
 
 constexpr int kHeads = 32, kRank = 512, kRope = 64, kWidth = kRank + kRope;
-constexpr int kPitch = 584;  // bf16 per shared row: rows 16 bytes apart mod 128, no conflicts
-constexpr int kTile = 32;    // cache rows per step
-constexpr int kStages = 3;
-constexpr int kPPitch = kTile + 8;  // bf16 per row of P
+constexpr int kPitch = kWidth + 8;  // bf16 per shared row: rows 16 bytes apart mod 128
+constexpr int kTile = 32;           // cache rows per step
+constexpr int kRowTiles = kTile / 16;
+constexpr int kStages = 5;
+// Fewer, longer splits cost each block more tiles (about 1 µs each); more splits cost the merge
+// 64 KB of partial results each. Two tiles is the estimated balance at a 4K context.
+constexpr int kMinTilesPerSplit = 2;
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
+// The score product's division of the warps: head groups × column groups.
+constexpr int kHeadGroups = 2, kColumnGroups = kWarps / kHeadGroups;
+constexpr int kGroupHeads = kHeads / kHeadGroups;         // two 8-head n-tiles
+constexpr int kGroupSteps = kWidth / 16 / kColumnGroups;  // k-steps of 16 columns
+constexpr int kScorePitch = kTile + 4;  // floats per head of a partial score tile: no conflicts
+constexpr int kPPitch = kTile + 8;      // bf16 per head of P: ldmatrix rows 16 bytes apart mod 128
 constexpr int kOutTiles = kRank / 8 / kWarps;  // 8-column O tiles per warp
-static_assert(kWarps == 2 * (kTile / 8), "one 16 × 8 score tile per warp");
+static_assert(kGroupHeads == 16 && kGroupSteps * 16 * kColumnGroups == kWidth,
+              "a warp's share of the scores: two n-tiles of heads, whole k-steps of columns");
+static_assert(kRank % 16 == 0, "every k-step lies wholly in the latent or in the rope part");
+static_assert(kHeads * kTile == 4 * kThreads, "the softmax takes four scores per thread");
+static_assert(kOutTiles % 2 == 0, "V fragments are loaded for two O tiles at a time");
 
-constexpr size_t kSharedBytes = sizeof(bf16) * (2 * kHeads * kPitch + kStages * kTile * kPitch) +
-                                sizeof(float) * kHeads * kTile +
+constexpr size_t kSharedBytes = sizeof(bf16) * kStages * kTile * kPitch +
+                                sizeof(float) * kColumnGroups * kHeads * kScorePitch +
                                 sizeof(bf16) * 2 * kHeads * kPPitch + sizeof(float) * 3 * kHeads;
 
 // Issues the copies of cache rows [base, base + rows) into a stage; rows past `rows` become
 // zeros (their scores are masked and their P is zero, but 0 × a stale NaN would not be). Pages
-// hold at least kTile rows (mlaTensorCoreShape's caller checks), so a tile spans at most two.
+// hold at least kTile rows (launchMlaAttention checks), so a tile spans at most two.
 __device__ __forceinline__ void copyTile(const LatentCache& cache, int64_t base, int rows,
                                          bf16* stage) {
     constexpr int kChunks = kWidth / 8;  // 16-byte pieces of a row
@@ -52,13 +71,21 @@ __device__ __forceinline__ void copyTile(const LatentCache& cache, int64_t base,
     }
 }
 
+// Two fp32 values as the hi and lo bf16 terms of an mma operand register each (hi = bf16(v),
+// lo = bf16(v - hi); the first value in the low half).
+__device__ __forceinline__ void splitTerms(float2 v, uint32_t& hi, uint32_t& lo) {
+    const __nv_bfloat162 h = __floats2bfloat162_rn(v.x, v.y);
+    const float2 rounded = __bfloat1622float2(h);
+    const __nv_bfloat162 l = __floats2bfloat162_rn(v.x - rounded.x, v.y - rounded.y);
+    hi = *reinterpret_cast<const uint32_t*>(&h);
+    lo = *reinterpret_cast<const uint32_t*>(&l);
+}
+
 __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAttentionArgs a) {
     extern __shared__ __align__(16) unsigned char shared[];
-    bf16* qHi = reinterpret_cast<bf16*>(shared);
-    bf16* qLo = qHi + kHeads * kPitch;
-    bf16* stages = qLo + kHeads * kPitch;
+    bf16* stages = reinterpret_cast<bf16*>(shared);
     float* scores = reinterpret_cast<float*>(stages + kStages * kTile * kPitch);
-    bf16* pHi = reinterpret_cast<bf16*>(scores + kHeads * kTile);
+    bf16* pHi = reinterpret_cast<bf16*>(scores + kColumnGroups * kHeads * kScorePitch);
     bf16* pLo = pHi + kHeads * kPPitch;
     float* maxS = reinterpret_cast<float*>(pLo + kHeads * kPPitch);
     float* sumS = maxS + kHeads;
@@ -66,67 +93,70 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
 
     const int split = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tg = lane & 3;
-    float* out = a.partial + (static_cast<int64_t>(t) * a.splits + split) * kHeads * (kRank + 2);
+    // The context's tiles, split evenly in whole tiles, at least kMinTilesPerSplit per split;
+    // the blocks past the last split in use mark theirs empty.
     const int64_t visible = static_cast<int64_t>(*a.length) + t + 1;
-    const int64_t active = min(static_cast<int64_t>(a.splits), (visible + kTile - 1) / kTile);
-    if (split >= active) {
-        if (tid < kHeads)
-            out[tid * (kRank + 2)] = -INFINITY;
+    const int64_t contextTiles = (visible + kTile - 1) / kTile;
+    const int64_t splitRows = kTile * max(static_cast<int64_t>(kMinTilesPerSplit),
+                                          (contextTiles + a.splits - 1) / a.splits);
+    const int64_t begin = split * splitRows;
+    if (begin >= visible) {
+        if (tid < kHeads) {
+            mlaSplitMaxima(a, t, tid)[split] = -INFINITY;
+            mlaSplitSums(a, t, tid)[split] = 0.0f;
+        }
         return;
     }
-    const int64_t per = (visible + active - 1) / active;
-    const int64_t begin = split * per, end = min(visible, begin + per);
+    const int64_t end = min(visible, begin + splitRows);
     const int tiles = static_cast<int>((end - begin + kTile - 1) / kTile);
     auto stage = [&](int tile) { return stages + (tile % kStages) * kTile * kPitch; };
     auto rowsOf = [&](int tile) {
         return static_cast<int>(min(static_cast<int64_t>(kTile), end - begin - tile * kTile));
     };
-    // The first two tiles start streaming before the queries are converted.
+    // The first tiles start streaming before the queries are loaded.
     for (int tile = 0; tile < kStages - 1; ++tile) {
         if (tile < tiles)
             copyTile(a.cache, begin + tile * kTile, rowsOf(tile), stage(tile));
         commitCopies();
     }
 
-    // The queries as hi/lo bf16 pairs: all of a thread's 16-byte loads issued before any store.
-    auto storeQ = [&](int h, int j, float4 v) {
-        const float values[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-            const bf16 hi = __float2bfloat16(values[k]);
-            qHi[h * kPitch + j + k] = hi;
-            qLo[h * kPitch + j + k] = __float2bfloat16(values[k] - __bfloat162float(hi));
-        }
-    };
+    // This warp's share of the queries as B fragments (hi and lo terms): heads
+    // 16 headGroup + 8 nt + g, columns 16 (9 columnGroup + step) + 2 tg, + 1 and + 8, + 9.
+    const int headGroup = warp % kHeadGroups, columnGroup = warp / kHeadGroups;
+    uint32_t qHi[2][kGroupSteps][2], qLo[2][kGroupSteps][2];
     {
-        const float4* latent =
-            reinterpret_cast<const float4*>(a.qLatent + static_cast<int64_t>(t) * kHeads * kRank);
-        constexpr int kPerThread = kHeads * kRank / 4 / kThreads;
-        float4 v[kPerThread];
+        float2 values[2][kGroupSteps][2];  // every load issued before any conversion
 #pragma unroll
-        for (int m = 0; m < kPerThread; ++m)
-            v[m] = __ldg(latent + tid + m * kThreads);
-#pragma unroll
-        for (int m = 0; m < kPerThread; ++m) {
-            const int i = tid + m * kThreads;
-            storeQ(i / (kRank / 4), (i % (kRank / 4)) * 4, v[m]);
-        }
-        const int h = tid / (kRope / 4), j = (tid % (kRope / 4)) * 4;  // 256 threads = 32 × 16 / 2
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int head = h + half * (kThreads / (kRope / 4));
+        for (int nt = 0; nt < 2; ++nt) {
+            const int head = kGroupHeads * headGroup + 8 * nt + g;
+            const float* latent = a.qLatent + (static_cast<int64_t>(t) * kHeads + head) * kRank;
             const float* pe =
-                a.q + t * a.qStride + static_cast<int64_t>(head) * (a.nope + kRope) + a.nope + j;
-            storeQ(head, kRank + j,
-                   make_float4(__ldg(pe), __ldg(pe + 1), __ldg(pe + 2), __ldg(pe + 3)));
+                a.q + t * a.qStride + static_cast<int64_t>(head) * (a.nope + kRope) + a.nope;
+#pragma unroll
+            for (int step = 0; step < kGroupSteps; ++step) {
+#pragma unroll
+                for (int half = 0; half < 2; ++half) {
+                    const int col = 16 * (kGroupSteps * columnGroup + step) + 8 * half + 2 * tg;
+                    values[nt][step][half] =
+                        col < kRank
+                            ? __ldg(reinterpret_cast<const float2*>(latent + col))
+                            : make_float2(__ldg(pe + col - kRank), __ldg(pe + col - kRank + 1));
+                }
+            }
         }
+#pragma unroll
+        for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+            for (int step = 0; step < kGroupSteps; ++step)
+#pragma unroll
+                for (int half = 0; half < 2; ++half)
+                    splitTerms(values[nt][step][half], qHi[nt][step][half], qLo[nt][step][half]);
     }
     if (tid < kHeads) {
         maxS[tid] = -INFINITY;
         sumS[tid] = 0.0f;
     }
     float o[2][kOutTiles][4] = {};
-    const int sHeads = 16 * (warp & 1), sRows = 8 * (warp >> 1);
 
     for (int tile = 0; tile < tiles; ++tile) {
         const int rows = rowsOf(tile);
@@ -136,59 +166,75 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
             copyTile(a.cache, begin + (tile + kStages - 1) * kTile, rowsOf(tile + kStages - 1),
                      stage(tile + kStages - 1));
         commitCopies();
-        const bf16* rowsBase = stage(tile);
+        const bf16* tileRows = stage(tile);
 
-        // Scores of this warp's 16 heads and 8 rows, in four independent accumulators (the
-        // hi and lo terms of even and odd k-steps) so the 72 products do not form one chain.
-        float acc[4][4] = {};
-#pragma unroll
-        for (int step = 0; step < kWidth / 16; ++step) {
-            const int k0 = 16 * step;
-            const bf16* row = rowsBase + (sRows + g) * kPitch + k0 + 2 * tg;
-            const uint32_t b0 = load2(row), b1 = load2(row + 8);
-            uint32_t aHi[4], aLo[4];
-            const int qAt = (sHeads + (lane & 15)) * kPitch + k0 + (lane >> 4) * 8;
-            ldmatrix4(aHi, qHi + qAt);
-            ldmatrix4(aLo, qLo + qAt);
-            mma(acc[step & 1], aHi, b0, b1);
-            mma(acc[2 + (step & 1)], aLo, b0, b1);
-        }
-        float sc[4];
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-            sc[e] = (acc[0][e] + acc[1][e]) + (acc[2][e] + acc[3][e]);
+        // This warp's partial scores: its 16 heads over its 144 columns, every row. The hi and
+        // lo terms accumulate apart, so the 72 products form eight independent chains.
         {
-            const int n = sRows + 2 * tg;
+            float accHi[kRowTiles][2][4] = {}, accLo[kRowTiles][2][4] = {};
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                const int h = sHeads + g + 8 * half;
+            for (int step = 0; step < kGroupSteps; ++step) {
+                const int col = 16 * (kGroupSteps * columnGroup + step);
 #pragma unroll
-                for (int j = 0; j < 2; ++j)
-                    scores[h * kTile + n + j] =
-                        n + j < rows ? sc[2 * half + j] * a.scale : -INFINITY;
+                for (int mt = 0; mt < kRowTiles; ++mt) {
+                    uint32_t cacheA[4];
+                    ldmatrix4(cacheA,
+                              tileRows + (16 * mt + (lane & 15)) * kPitch + col + (lane >> 4) * 8);
+#pragma unroll
+                    for (int nt = 0; nt < 2; ++nt) {
+                        mma(accHi[mt][nt], cacheA, qHi[nt][step][0], qHi[nt][step][1]);
+                        mma(accLo[mt][nt], cacheA, qLo[nt][step][0], qLo[nt][step][1]);
+                    }
+                }
             }
+            float* groupScores = scores + columnGroup * kHeads * kScorePitch;
+#pragma unroll
+            for (int mt = 0; mt < kRowTiles; ++mt)
+#pragma unroll
+                for (int nt = 0; nt < 2; ++nt)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) {
+                        const int head = kGroupHeads * headGroup + 8 * nt + 2 * tg + (e & 1);
+                        groupScores[head * kScorePitch + 16 * mt + g + 8 * (e >> 1)] =
+                            accHi[mt][nt][e] + accLo[mt][nt][e];
+                    }
         }
         __syncthreads();
 
-        // Online softmax: eight threads per head, 4 columns each.
+        // Online softmax: eight threads per head, 4 rows each.
         {
             const int h = tid >> 3, part = tid & 7;
-            const float* row = scores + h * kTile + part * 4;
-            float m = fmaxf(fmaxf(row[0], row[1]), fmaxf(row[2], row[3]));
+            float4 sum4 = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+            for (int group = 0; group < kColumnGroups; ++group) {
+                const float4 v = *reinterpret_cast<const float4*>(
+                    scores + (group * kHeads + h) * kScorePitch + 4 * part);
+                sum4.x += v.x;
+                sum4.y += v.y;
+                sum4.z += v.z;
+                sum4.w += v.w;
+            }
+            const float raw[4] = {sum4.x, sum4.y, sum4.z, sum4.w};
+            float s[4];
+#pragma unroll
+            for (int j = 0; j < 4; ++j)
+                s[j] = 4 * part + j < rows ? raw[j] * a.scale : -INFINITY;
+            float m = fmaxf(fmaxf(s[0], s[1]), fmaxf(s[2], s[3]));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
             m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 4));
             const float oldMax = maxS[h];
             const float newMax = fmaxf(oldMax, m);
             float sum = 0.0f;
+            uint32_t hi[2], lo[2];
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const float p = __expf(row[j] - newMax);
-                sum += p;
-                const bf16 hi = __float2bfloat16(p);
-                pHi[h * kPPitch + part * 4 + j] = hi;
-                pLo[h * kPPitch + part * 4 + j] = __float2bfloat16(p - __bfloat162float(hi));
+            for (int j = 0; j < 4; j += 2) {
+                const float2 p = make_float2(__expf(s[j] - newMax), __expf(s[j + 1] - newMax));
+                sum += p.x + p.y;
+                splitTerms(p, hi[j / 2], lo[j / 2]);
             }
+            *reinterpret_cast<uint2*>(pHi + h * kPPitch + 4 * part) = make_uint2(hi[0], hi[1]);
+            *reinterpret_cast<uint2*>(pLo + h * kPPitch + 4 * part) = make_uint2(lo[0], lo[1]);
             sum += __shfl_xor_sync(0xffffffffu, sum, 1);
             sum += __shfl_xor_sync(0xffffffffu, sum, 2);
             sum += __shfl_xor_sync(0xffffffffu, sum, 4);
@@ -218,14 +264,15 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
             uint32_t aHi[2][4], aLo[2][4];
 #pragma unroll
             for (int mt = 0; mt < 2; ++mt) {
-                loadA(pHi, kPPitch, 16 * mt, k0, g, tg, aHi[mt]);
-                loadA(pLo, kPPitch, 16 * mt, k0, g, tg, aLo[mt]);
+                const int at = (16 * mt + (lane & 15)) * kPPitch + k0 + (lane >> 4) * 8;
+                ldmatrix4(aHi[mt], pHi + at);
+                ldmatrix4(aLo[mt], pLo + at);
             }
 #pragma unroll
             for (int nt = 0; nt < kOutTiles; nt += 2) {
                 const int n = 8 * kOutTiles * warp + 8 * nt;
                 uint32_t b[4];
-                ldmatrix4Trans(b, rowsBase + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * kPitch +
+                ldmatrix4Trans(b, tileRows + (k0 + (lane & 7) + ((lane >> 3) & 1) * 8) * kPitch +
                                       n + (lane >> 4) * 8);
 #pragma unroll
                 for (int mt = 0; mt < 2; ++mt) {
@@ -237,23 +284,21 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
             }
         }
     }
-    waitCopies<0>();
-    __syncthreads();
+    // The statistics were last written before the last tile's second barrier.
     if (tid < kHeads) {
-        out[tid * (kRank + 2)] = maxS[tid];
-        out[tid * (kRank + 2) + 1] = sumS[tid];
+        mlaSplitMaxima(a, t, tid)[split] = maxS[tid];
+        mlaSplitSums(a, t, tid)[split] = sumS[tid];
     }
+    float* out = mlaSplitOutputs(a, t, split);
 #pragma unroll
     for (int mt = 0; mt < 2; ++mt) {
 #pragma unroll
         for (int nt = 0; nt < kOutTiles; ++nt) {
             const int col = 8 * kOutTiles * warp + 8 * nt + 2 * tg;
 #pragma unroll
-            for (int half = 0; half < 2; ++half) {
-                float* dst = out + (16 * mt + g + 8 * half) * (kRank + 2) + 2 + col;
-                dst[0] = o[mt][nt][2 * half];
-                dst[1] = o[mt][nt][2 * half + 1];
-            }
+            for (int half = 0; half < 2; ++half)
+                *reinterpret_cast<float2*>(out + (16 * mt + g + 8 * half) * kRank + col) =
+                    make_float2(o[mt][nt][2 * half], o[mt][nt][2 * half + 1]);
         }
     }
 }

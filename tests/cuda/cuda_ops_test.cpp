@@ -539,9 +539,9 @@ void testGemv(Report& report) {
                 want[sz(r)] += slotWeights[sz(j)] * dot;
             }
         }
-        report.result(width == kExpertInner ? "gemv_combined_down_streaming"
-                                            : "gemv_combined_down_row_form",
-                      relL2(dHidden.download(), want), 1e-5);
+        report.result(
+            width == kExpertInner ? "gemv_combined_down_streaming" : "gemv_combined_down_row_form",
+            relL2(dHidden.download(), want), 1e-5);
     }
 
     // Widths and row counts that leave the last warp a partial share: 4096 columns (o_proj)
@@ -955,17 +955,40 @@ void testMla(Report& report) {
         return static_cast<double>(pagesF[sz(row / pageRows)][sz(row % pageRows) * width + j]);
     };
 
-    // Append: 12 rows at 4090 .. 4101, across the boundary of pages 0 and 1.
-    {
+    // Append: 12 rows at 4090 .. 4101, across the boundary of pages 0 and 1, once alone (as the
+    // flash prefill runs it) and once with the query absorption in the same launch (as the
+    // absorbed attention runs it): qLatent[t][h][j] = sum_n q_nope[t][h][n] W_UK_h[n][j].
+    const int64_t qStride = static_cast<int64_t>(H) * qkDim + 16;
+    for (const bool absorb : {false, true}) {
         const int past = 4090, T = 12;
         const int64_t stride = width + 8;
         const auto kvA = randomFloats(sz(T * stride), rng, -2, 2);
         const auto norm = randomFloats(r, rng, 0.5f, 1.5f);
-        Device<float> dKvA(kvA), dNorm(norm);
+        const auto q = randomFloats(sz(T * qStride), rng, -1, 1);
+        Device<float> dKvA(kvA), dNorm(norm), dq(q), dqLatent(sz(T) * H * r);
         Device<int32_t> dLength(std::vector<int32_t>{past});
-        cu::launchMlaAppend(dKvA.get(), stride, dNorm.get(), 1e-6f, r, cache, dLength.get(), T,
-                            nullptr);
-        finish("launchMlaAppend");
+        const std::string launcher = absorb ? "launchMlaAppendAndAbsorb" : "launchMlaAppend";
+        if (absorb)
+            cu::launchMlaAppendAndAbsorb(dKvA.get(), stride, dNorm.get(), 1e-6f, cache,
+                                         dLength.get(), dq.get(), qStride, bf(dKvB), H, kNope,
+                                         kRope, kValue, r, T, dqLatent.get(), nullptr);
+        else
+            cu::launchMlaAppend(dKvA.get(), stride, dNorm.get(), 1e-6f, r, cache, dLength.get(), T,
+                                nullptr);
+        finish(launcher);
+        const std::string tag = absorb ? "_with_absorb" : "";
+        if (absorb) {
+            std::vector<double> want(dqLatent.size());
+            for (int t = 0; t < T; ++t)
+                for (int h = 0; h < H; ++h)
+                    for (int j = 0; j < r; ++j) {
+                        double acc = 0;
+                        for (int n = 0; n < kNope; ++n)
+                            acc += q[sz(t * qStride + h * qkDim + n)] * kvBAt(h, n, j);
+                        want[(sz(t) * H + h) * r + j] = acc;
+                    }
+            report.result("mla_absorb_query", relL2(dqLatent.download(), want), 1e-5);
+        }
         const auto page0 = dPages[0].download(), page1 = dPages[1].download();
         double latentErr = 0, ropeErr = 0;
         for (int t = 0; t < T; ++t) {
@@ -988,8 +1011,8 @@ void testMla(Report& report) {
                                           bf16ToFloat(got[j]) - bf16ToFloat(floatToBf16(row[j])))));
         }
         // Rounding to bf16 moves a value by at most half an ulp: 2^-8 of it, relatively.
-        report.result("mla_append_latent (max rel, one bf16 ulp)", latentErr, 0x1p-7);
-        report.result("mla_append_rope (max abs)", ropeErr, 0.0);
+        report.result("mla_append_latent" + tag + " (max rel, one bf16 ulp)", latentErr, 0x1p-7);
+        report.result("mla_append_rope" + tag + " (max abs)", ropeErr, 0.0);
         // The rows around the written ones are untouched.
         double untouched = 0;
         for (int j = 0; j < width; ++j) {
@@ -997,52 +1020,62 @@ void testMla(Report& report) {
             untouched += page1[sz(past + T - pageRows) * width + j] !=
                          pages[1][sz(past + T - pageRows) * width + j];
         }
-        report.result("mla_append_neighbours (changed values)", untouched, 0.0);
+        report.result("mla_append_neighbours" + tag + " (changed values)", untouched, 0.0);
         // Keep the host copies equal to the device pages for the attention checks.
         pagesF[0] = widen(page0);
         pagesF[1] = widen(page1);
     }
 
-    // Query absorption: qLatent[t][h][j] = sum_n q_nope[t][h][n] W_UK_h[n][j].
-    const int64_t qStride = static_cast<int64_t>(H) * qkDim + 16;
-    {
-        const int T = 5;
-        const auto q = randomFloats(sz(T * qStride), rng, -1, 1);
-        Device<float> dq(q), dqLatent(sz(T) * H * r);
-        cu::launchMlaAbsorbQuery(dq.get(), qStride, bf(dKvB), H, kNope, kRope, kValue, r, T,
-                                 dqLatent.get(), nullptr);
-        finish("launchMlaAbsorbQuery");
-        std::vector<double> want(dqLatent.size());
-        for (int t = 0; t < T; ++t)
-            for (int h = 0; h < H; ++h)
-                for (int j = 0; j < r; ++j) {
-                    double acc = 0;
-                    for (int n = 0; n < kNope; ++n)
-                        acc += q[sz(t * qStride + h * qkDim + n)] * kvBAt(h, n, j);
-                    want[(sz(t) * H + h) * r + j] = acc;
-                }
-        report.result("mla_absorb_query", relL2(dqLatent.download(), want), 1e-5);
-    }
-
     // Attention over the cache (random qLatent and q_pe), double-precision softmax reference.
+    // The tensor-core kernel (the real shape, pages of at least 32 rows) splits a context in whole
+    // 32-row tiles, at least 2 per split: the cases give one split of one partial tile, a few
+    // splits whose last tile is partial, the decode grid (132) at a short context (65 splits in
+    // use) and over the whole cache, many tiles per split, several queries, tiles across page
+    // boundaries (pages of 40 rows), and the CUDA-core kernel (pages of 16 rows). The partial
+    // results' buffer starts as NaN, so a merge that read a split's unwritten part would fail.
     const size_t sharedBytes = cu::mlaAttentionSharedBytes(H, r, kRope);
     CUDA_CHECK(cu::configureMlaAttention(sharedBytes));
     const float scale = 1.0f / std::sqrt(static_cast<float>(qkDim));
     struct AttnCase {
-        int tokens, context, splits;
+        int tokens, context, splits, pageRows;
     };
-    for (const AttnCase ac : {AttnCase{1, 1, 96}, AttnCase{1, 300, 96}, AttnCase{1, 5000, 96},
-                              AttnCase{5, 4101, 1}, AttnCase{5, 4101, 3}}) {
+    for (const AttnCase ac :
+         {AttnCase{1, 1, 96, pageRows}, AttnCase{1, 300, 96, pageRows},
+          AttnCase{1, 5000, 96, pageRows}, AttnCase{1, 4101, 132, pageRows},
+          AttnCase{1, 3 * pageRows, 132, pageRows}, AttnCase{1, 11999, 8, pageRows},
+          AttnCase{5, 4101, 1, pageRows}, AttnCase{5, 4101, 3, pageRows},
+          AttnCase{3, 8195, 16, pageRows}, AttnCase{2, 1000, 7, 40}, AttnCase{2, 1000, 7, 16}}) {
         const int T = ac.tokens, past = ac.context - T;
+        // Small pages: a copy of the context's rows in pages of ac.pageRows rows.
+        std::vector<Bf16Buffer> smallPages;
+        std::vector<cu::bf16*> smallPagePtrs;
+        if (ac.pageRows != pageRows) {
+            for (int first = 0; first < ac.context; first += ac.pageRows) {
+                std::vector<uint16_t> rows(sz(ac.pageRows) * width);
+                for (int row = first; row < std::min(ac.context, first + ac.pageRows); ++row)
+                    for (int j = 0; j < width; ++j)
+                        rows[sz(row - first) * width + j] =
+                            floatToBf16(static_cast<float>(cacheAt(row, j)));
+                smallPages.emplace_back(rows);
+                smallPagePtrs.push_back(reinterpret_cast<cu::bf16*>(smallPages.back().get()));
+            }
+        }
+        Device<cu::bf16*> dSmallPageTable(smallPagePtrs);
+        cu::LatentCache caseCache = cache;
+        if (ac.pageRows != pageRows) {
+            caseCache.pages = dSmallPageTable.get();
+            caseCache.pageRows = ac.pageRows;
+        }
         const auto qLatent = randomFloats(sz(T) * H * r, rng, -3, 3);
         const auto q = randomFloats(sz(T * qStride), rng, -3, 3);
         Device<float> dqLatent(qLatent), dq(q), dOut(sz(T) * H * r);
         Device<float> dPartial(sz(T) * ac.splits * H * (r + 2));
+        cu::launchFillFloat(dPartial.get(), static_cast<int64_t>(dPartial.size()), NAN, nullptr);
         Device<int32_t> dLength(std::vector<int32_t>{past});
         const cu::MlaAttentionArgs a{.qLatent = dqLatent.get(),
                                      .q = dq.get(),
                                      .qStride = qStride,
-                                     .cache = cache,
+                                     .cache = caseCache,
                                      .length = dLength.get(),
                                      .tokens = T,
                                      .heads = H,
@@ -1055,7 +1088,8 @@ void testMla(Report& report) {
                                      .out = dOut.get()};
         cu::launchMlaAttention(a, nullptr);
         const std::string name = "mla_attention_t" + std::to_string(T) + "_ctx" +
-                                 std::to_string(ac.context) + "_splits" + std::to_string(ac.splits);
+                                 std::to_string(ac.context) + "_splits" +
+                                 std::to_string(ac.splits) + "_pages" + std::to_string(ac.pageRows);
         finish("launchMlaAttention " + name);
         std::vector<double> want(dOut.size()), scores;
         for (int t = 0; t < T; ++t)
