@@ -1257,10 +1257,6 @@ class CudaBackend final : public Backend {
         up.y = x.act;
         up.yItemStride = I;
         launchGemv(up, stream_);
-        // Every input has read x before the shared expert and the combined down projections
-        // add to it.
-        if (f.hasShared && !f.sharedInTable)
-            swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
         GemvArgs down;
         down.table = f.downTable;
         down.ids = x.slotIds;
@@ -1269,12 +1265,14 @@ class CudaBackend final : public Backend {
         down.items = slots;
         down.x = x.act;
         down.xItemStride = I;
-        down.combineWeights = x.slotWeights;
-        down.residual = x.x;
-        down.y = x.x;
+        down.y = x.expertOut;
+        down.yItemStride = D;
         launchGemv(down, stream_);
+        // Every input has read x before the shared expert and the combine write it.
+        if (f.hasShared && !f.sharedInTable)
+            swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
+        launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, slots, D, stream_);
     }
-
     Status decodeStep(DeviceState& s, const SampleParams& params) {
         FOLIO_TRY(reserveRows(s, s.length + 1));
         *hostParams_ = params;

@@ -16,15 +16,4 @@ int currentComputeCapability() {
     return 10 * major + minor;
 }
 
-int currentMultiprocessorCount() {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        count <= 0) {
-        cudaGetLastError();
-        return 132;
-    }
-    return count;
-}
-
 }  // namespace folio::inference::cuda

@@ -8,7 +8,5 @@ namespace folio::inference::cuda {
 // The current device's compute capability as major * 10 + minor (90 for H100/H200), or 0 when
 // it cannot be read (no device, a broken context).
 int currentComputeCapability();
-// The current device's number of multiprocessors, or 132 (an H100/H200) when it cannot be read.
-int currentMultiprocessorCount();
 
 }  // namespace folio::inference::cuda

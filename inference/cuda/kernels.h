@@ -36,9 +36,6 @@ void launchFillFloat(float* out, int64_t count, float value, cudaStream_t stream
 //   W_item = table ? table[ids ? ids[item] : item] : matrix,
 //   xin    = x, optionally RMS-normalised on load with normWeight (one row of length K).
 // With `up` set (SwiGLU pairs), y = silu(W x) * (Up x) instead, rows from the two matrices.
-// With `combineWeights` set (not with `up`), the items' products are summed into one vector:
-//   y[n] = residual[n] + sum_item combineWeights[item] * (W_item xin[item])[n]
-// in item order (deterministic), as the MoE's down projections and its combine.
 struct GemvArgs {
     const bf16* matrix = nullptr;
     const bf16* const* table = nullptr;
@@ -53,7 +50,6 @@ struct GemvArgs {
     const float* residual = nullptr;
     float* y = nullptr;
     int64_t yItemStride = 0;
-    const float* combineWeights = nullptr;
 };
 void launchGemv(const GemvArgs& args, cudaStream_t stream);
 

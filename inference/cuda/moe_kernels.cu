@@ -144,89 +144,6 @@ __global__ void __launch_bounds__(kThreads) selectKernel(MoeSelectArgs a) {
     }
 }
 
-constexpr int kWarpSelectPerLane = 16;
-
-// The same choice as selectKernel without group limits, by one warp per token: lane l holds the
-// experts l, l + 32, …; each of the top-k rounds is a warp argmax (ties to the lower index), so
-// no block barrier stands between the rounds. Decode runs it once per MoE layer.
-__global__ void __launch_bounds__(32) warpSelectKernel(MoeSelectArgs a) {
-    const int t = blockIdx.x, lane = threadIdx.x, E = a.experts;
-    const float* logits = a.logits + static_cast<int64_t>(t) * E;
-    float score[kWarpSelectPerLane], choice[kWarpSelectPerLane];
-    float m = -INFINITY;
-#pragma unroll
-    for (int j = 0; j < kWarpSelectPerLane; ++j) {
-        const int e = lane + 32 * j;
-        score[j] = e < E ? logits[e] : -INFINITY;
-        m = fmaxf(m, score[j]);
-    }
-    if (a.sigmoid) {
-#pragma unroll
-        for (int j = 0; j < kWarpSelectPerLane; ++j)
-            score[j] = sigmoidf(score[j]);
-    } else {
-        m = warpMax(m);
-        float sum = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kWarpSelectPerLane; ++j) {
-            score[j] = lane + 32 * j < E ? __expf(score[j] - m) : 0.0f;
-            sum += score[j];
-        }
-        const float total = warpSum(sum);
-#pragma unroll
-        for (int j = 0; j < kWarpSelectPerLane; ++j)
-            score[j] /= total;
-    }
-#pragma unroll
-    for (int j = 0; j < kWarpSelectPerLane; ++j) {
-        const int e = lane + 32 * j;
-        choice[j] = e < E ? score[j] + a.correctionBias[e] : -INFINITY;
-    }
-    const int slots = a.topK + a.sharedSlots;
-    int32_t* ids = a.ids + static_cast<int64_t>(t) * slots;
-    float* weights = a.weights + static_cast<int64_t>(t) * slots;
-    float sum = 0.0f, mine = 0.0f;  // lane k keeps the k-th weight
-    for (int k = 0; k < a.topK; ++k) {
-        Best best{-INFINITY, E};
-#pragma unroll
-        for (int j = 0; j < kWarpSelectPerLane; ++j)
-            best = better(best, Best{choice[j], lane + 32 * j});
-        for (int offset = 16; offset > 0; offset >>= 1) {
-            const Best other{__shfl_xor_sync(0xffffffffu, best.value, offset),
-                             __shfl_xor_sync(0xffffffffu, best.index, offset)};
-            best = better(best, other);
-        }
-        // The owner lane retires the chosen expert and shares its score.
-        const int owner = best.index & 31, slot = best.index >> 5;
-        float chosenScore = 0.0f;
-#pragma unroll
-        for (int j = 0; j < kWarpSelectPerLane; ++j) {
-            if (lane == owner && j == slot) {
-                chosenScore = score[j];
-                choice[j] = -INFINITY;
-            }
-        }
-        chosenScore = __shfl_sync(0xffffffffu, chosenScore, owner);
-        const float weight =
-            a.biasedWeights ? chosenScore + a.correctionBias[best.index] : chosenScore;
-        sum += weight;
-        if (lane == k)
-            mine = weight;
-        if (lane == 0)
-            ids[k] = best.index;
-    }
-    if (lane < a.topK) {
-        float w = mine;
-        if (a.renormalize)
-            w /= sum + 1e-20f;
-        weights[lane] = w * a.scaling;
-    }
-    for (int k = lane; k < a.sharedSlots; k += 32) {
-        ids[a.topK + k] = E + k;
-        weights[a.topK + k] = 1.0f;
-    }
-}
-
 __global__ void combineKernel(float* x, const float* y, const float* weights, int slots,
                               int hidden) {
     const int t = blockIdx.y;
@@ -260,11 +177,7 @@ __global__ void scatterAddKernel(float* x, const int32_t* rows, const float* wei
 }  // namespace
 
 void launchMoeSelect(const MoeSelectArgs& a, cudaStream_t stream) {
-    const bool groupLimited = a.grouped && a.groups > 1;
-    if (!groupLimited && a.experts <= 32 * kWarpSelectPerLane && a.topK <= 32)
-        warpSelectKernel<<<a.tokens, 32, 0, stream>>>(a);
-    else
-        selectKernel<<<a.tokens, kThreads, 0, stream>>>(a);
+    selectKernel<<<a.tokens, kThreads, 0, stream>>>(a);
 }
 
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,

@@ -512,40 +512,8 @@ void testGemv(Report& report) {
         wantDown[i] += innerRes[i];
     report.result("gemv_experts_down_table_ids_residual", relL2(dOut.download(), wantDown), 1e-5);
 
-    // The same down projections combined: y = residual + Σ_item weight[item] · (W_item x_item),
-    // written in place over the residual (as the decode step does), in the streaming form
-    // (1024 columns) and in the row form (an odd width: 136 columns, the matrices read as
-    // [2304][136], the first 136 inputs of each item).
-    const auto slotWeights = randomFloats(kTopK, rng, 0.1f, 1.0f);
-    const auto hidden = randomFloats(kHidden, rng, -1, 1);
-    Device<float> dSlotWeights(slotWeights);
-    for (const int width : {kExpertInner, 136}) {
-        Device<float> dHidden(hidden);
-        cu::GemvArgs combined = down;
-        combined.cols = width;
-        combined.xItemStride = kExpertInner;
-        combined.combineWeights = dSlotWeights.get();
-        combined.residual = dHidden.get();
-        combined.y = dHidden.get();
-        cu::launchGemv(combined, nullptr);
-        finish("launchGemv combined down");
-        std::vector<double> want(hidden.begin(), hidden.end());
-        for (int j = 0; j < kTopK; ++j) {
-            for (int r = 0; r < kHidden; ++r) {
-                double dot = 0;
-                for (int k = 0; k < width; ++k)
-                    dot += static_cast<double>(downF[sz(j)][sz(r) * sz(width) + sz(k)]) *
-                           innerX[sz(j) * kExpertInner + sz(k)];
-                want[sz(r)] += slotWeights[sz(j)] * dot;
-            }
-        }
-        report.result(
-            width == kExpertInner ? "gemv_combined_down_streaming" : "gemv_combined_down_row_form",
-            relL2(dHidden.download(), want), 1e-5);
-    }
-
-    // Widths and row counts that leave the last warp a partial share: 4096 columns (o_proj)
-    // over 999 rows in place, 2304 columns over 1001 rows with SwiGLU.
+    // Row counts that leave the last block a partial share: 4096 columns (o_proj) over 999 rows
+    // in place, 2304 columns over 1001 rows with SwiGLU.
     {
         const int oRows = 999, oCols = 4096;
         const auto oBits = randomBf16(sz(oRows) * oCols, rng, 0.05f);
