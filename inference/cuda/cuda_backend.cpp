@@ -451,6 +451,8 @@ class CudaBackend final : public Backend {
         };
         if (!kdaHeadDimSupported(static_cast<int>(c.kdaHeadDim)))
             return unsupported("KDA head size ", c.kdaHeadDim, " (64 and 128 are)");
+        if (!sampleVocabSupported(static_cast<int>(c.vocabSize)))
+            return unsupported("a vocabulary of ", c.vocabSize, " tokens (at most 196,608)");
         if (c.qLoraRank)
             return unsupported("a low-rank MLA query (q_lora_rank)");
         if (c.convKernelSize < 2 || c.convKernelSize > 9)

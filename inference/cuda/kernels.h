@@ -277,7 +277,9 @@ struct SampleParams {
     int32_t inputToken = 0;  // the token the step appends (read by the embedding)
 };
 // Picks the next token from logits [V]; `seen` is a bitmap of the context's tokens (for the
-// repetition penalty). Writes the id to *token.
+// repetition penalty). Writes the id to *token. Vocabularies up to 196,608 tokens
+// (sampleVocabSupported); launches nothing for others.
+bool sampleVocabSupported(int vocab);
 void launchSample(const float* logits, int vocab, const SampleParams* params, const uint32_t* seen,
                   int32_t* token, cudaStream_t stream);
 void launchMarkSeen(uint32_t* seen, const int32_t* ids, int count, cudaStream_t stream);

@@ -5,15 +5,19 @@
 // vocab 163840). Checked:
 //   basic   embed, RMSNorm, bf16 conversion, add, SwiGLU, fills, length advance;
 //   gemv    plain, RMSNorm on load, residual, SwiGLU (dense and per-expert tables), expert table
-//           with ids, the vocab-sized LM head (double-precision dots over the same bf16 weights);
-//   kda     launchKdaSteps (head dims 128 and 64; 70, 1 and 2 tokens in sequence, so the conv
-//           window and state carry over) against the CPU recurrence of inference/cpu;
-//   mla     append across a page boundary, query absorption, split attention, value up-projection;
+//           with ids, row counts that leave a partial last block, the vocab-sized LM head
+//           (double-precision dots over the same bf16 weights);
+//   kda     launchKdaSteps (head dims 128 and 64; 70, 1, 2, 1, 1 and 5 tokens in sequence, so
+//           the conv window and state carry over) against the CPU recurrence of inference/cpu;
+//   mla     append across a page boundary, append with query absorption, split attention at
+//           decode's grid and at few splits, several tokens, pages of 40 and 16 rows, the merge
+//           over NaN-filled unused splits, value up-projection;
 //   moe     router (sigmoid, plain and grouped, biased/unbiased weights), combine, gather,
 //           scatter-add, pair grouping, grouped expert products (direct and tiled forms, the
 //           tiled one as mma.sync and, on Hopper, as wgmma);
-//   sample  greedy with a tie, top-k 1, tiny top-p, repetition penalty with the seen bitmap,
-//           empirical distributions of stratified draws against the softmax.
+//   sample  greedy (ties, the maximum on the last token, an odd vocabulary), temperature,
+//           top-k and top-p on flat, LM-shaped and tied logits with the repetition penalty,
+//           token by token against a host reference, including the exact fallback path;
 // One line per check: "PASS name err=... tol=..." or "FAIL ...". Exit 0 when all pass, 1 on any
 // failure, 77 (CTest's skip) when no CUDA device is present.
 #include <cuda_runtime.h>
@@ -670,9 +674,12 @@ void testKda(Report& report, int headDim) {
     Device<float> dTaps(c.taps), dDecay(c.decayRate), dDt(c.dtBias), dOutNorm(c.outNorm);
     Device<float> dWindow(c.window), dState(c.state);
 
-    // Calls in sequence: the second and third continue from the first's window and state.
-    for (int T : {70, 1, 2}) {
-        const std::string name = "kda_d" + std::to_string(d) + "_t" + std::to_string(T);
+    // Calls in sequence, each continuing from the window and state the one before left: a
+    // prompt, decode steps of one token, and short runs (two shorter than the window).
+    int call = 0;
+    for (int T : {70, 1, 2, 1, 1, 5}) {
+        const std::string name = "kda_d" + std::to_string(d) + "_call" + std::to_string(++call) +
+                                 "_t" + std::to_string(T);
         std::vector<float> proj, gates;
         randomKdaInputs(c, T, rng, proj, gates);
         Device<float> dProj(proj), dGates(gates), dOut(sz(T) * P);
@@ -1643,6 +1650,167 @@ void testSample(Report& report) {
     p8.topP = 0.8f;
     report.result("sample_distribution_top_p0.8 (max abs freq)",
                   distributionError(small, p8, softmax(1.0f, 0, 0.8)), 0.01);
+
+    // Greedy over a vocabulary that is not a multiple of a float4, with the maximum on the last
+    // token, then tied with an earlier token of another block.
+    const int oddVocab = 100003;
+    std::vector<float> odd = randomFloats(oddVocab, rng, -5, 5);
+    odd[sz(oddVocab - 1)] = 9.0f;
+    report.equal("sample_greedy_last_token",
+                 sampleOnce(Device<float>(odd), oddVocab, greedy, nullptr), oddVocab - 1);
+    odd[7] = 9.0f;
+    report.equal("sample_greedy_tie_across_blocks",
+                 sampleOnce(Device<float>(odd), oddVocab, greedy, nullptr), 7);
+
+    // Exact choices against sample_kernels.cu's definition, computed here: a token `d` below the
+    // top weighs 2^(31 - d log2 e) rounded, by the kernel's float operations (the same Taylor
+    // polynomial, so the weights agree bit for bit); top-k keeps z >= the k-th largest z of the
+    // weighted tokens; top-p the z >= the largest value whose kept weight at or above it reaches
+    // ceil(topP kept); the draw is the first token in id order whose running kept weight exceeds
+    // floor(uniform kept).
+    auto weightBelowTop = [](float d) -> uint64_t {
+        if (!(d <= 23.0f))
+            return 0;
+        const float exponent = std::fma(-d, 1.44269504f, 31.0f);
+        const float shifted = exponent + 12582912.0f;
+        const float n = shifted - 12582912.0f;
+        const float f = exponent - n;
+        float power = std::fma(0.000154035297f, f, 0.00133335579f);
+        power = std::fma(power, f, 0.00961812865f);
+        power = std::fma(power, f, 0.0555041097f);
+        power = std::fma(power, f, 0.240226507f);
+        power = std::fma(power, f, 0.693147182f);
+        power = std::fma(power, f, 1.0f);
+        return static_cast<uint64_t>(std::nearbyint(std::ldexp(power, static_cast<int>(n))));
+    };
+    auto referenceChoice = [&](const std::vector<float>& values, const cu::SampleParams& p,
+                               const std::vector<uint32_t>& seenBits) {
+        const int V = static_cast<int>(values.size());
+        const float inverseT = 1.0f / p.temperature;
+        std::vector<float> z(sz(V));
+        float top = -INFINITY;
+        for (int i = 0; i < V; ++i) {
+            float v = values[sz(i)];
+            if (!seenBits.empty() && ((seenBits[sz(i >> 5)] >> (i & 31)) & 1u))
+                v = v > 0.0f ? v / p.repetitionPenalty : v * p.repetitionPenalty;
+            z[sz(i)] = v * inverseT;
+            top = std::max(top, z[sz(i)]);
+        }
+        std::vector<uint64_t> weight(sz(V));
+        std::vector<int32_t> order;  // the weighted tokens, by z descending
+        for (int i = 0; i < V; ++i) {
+            weight[sz(i)] = weightBelowTop(top - z[sz(i)]);
+            if (weight[sz(i)] > 0)
+                order.push_back(i);
+        }
+        std::sort(order.begin(), order.end(),
+                  [&](int32_t a, int32_t b) { return z[sz(a)] > z[sz(b)]; });
+        auto keptAtLeast = [&](float threshold) {
+            uint64_t sum = 0;
+            for (int32_t i : order)
+                sum += z[sz(i)] >= threshold ? weight[sz(i)] : 0;
+            return sum;
+        };
+        float threshold = -INFINITY;
+        if (p.topK > 0 && sz(p.topK) < order.size())
+            threshold = z[sz(order[sz(p.topK - 1)])];
+        uint64_t kept = keptAtLeast(threshold);
+        if (p.topP < 1.0f) {
+            const double nucleus =
+                std::ceil(static_cast<double>(p.topP) * static_cast<double>(kept));
+            const uint64_t need = std::max<uint64_t>(1, static_cast<uint64_t>(nucleus));
+            uint64_t running = 0;
+            for (size_t j = 0; j < order.size(); ++j) {
+                running += weight[sz(order[j])];
+                if (running >= need) {
+                    threshold = z[sz(order[j])];
+                    break;
+                }
+            }
+            kept = keptAtLeast(threshold);
+        }
+        const double drawn = static_cast<double>(p.uniform) * static_cast<double>(kept);
+        const uint64_t target = std::min<uint64_t>(kept - 1, static_cast<uint64_t>(drawn));
+        uint64_t running = 0;
+        for (int i = 0; i < V; ++i) {
+            running += z[sz(i)] >= threshold ? weight[sz(i)] : 0;
+            if (running > target)
+                return i;
+        }
+        return -1;
+    };
+    struct ChoiceCase {
+        const char* name;
+        const std::vector<float>* logits;
+        float temperature;
+        int topK;
+        float topP;
+        bool penalised;
+    };
+    // Flat logits (the nucleus and the top-k boundary deep in the vocabulary), logits shaped
+    // like a language model's (a few clear leaders over a broad bulk), 21 values tied in large
+    // groups, an odd vocabulary with penalties, and a tiny one. Boundaries in bins of more than
+    // 4,096 tokens take the radix-selection path: the tied cases, the flat ones at temperature
+    // 8 and the peaked one at top-p 0.99999.
+    const std::vector<float> flat = randomFloats(kVocab, rng, -5, 5);
+    std::vector<float> peaked = randomFloats(kVocab, rng, -6, 6);
+    for (float& x : peaked)
+        x = x * std::fabs(x) / 6.0f;
+    for (int i = 0; i < 40; ++i)
+        peaked[sz(rng.below(kVocab))] = rng.uniform(8, 16);
+    std::vector<float> tied = randomFloats(kVocab, rng, -5, 5);
+    for (float& x : tied)
+        x = std::round(2.0f * x) / 2.0f;
+    std::vector<uint32_t> oddBits(sz((oddVocab + 31) / 32), 0u);
+    for (int32_t id : distinctIds(3000, oddVocab, rng))
+        oddBits[sz(id >> 5)] |= 1u << (id & 31);
+    const std::vector<ChoiceCase> choiceCases = {
+        {"flat_t1", &flat, 1.0f, 0, 1.0f, false},
+        {"flat_t1_k1", &flat, 1.0f, 1, 1.0f, false},
+        {"flat_t1_k50", &flat, 1.0f, 50, 1.0f, false},
+        {"flat_t1_k3000", &flat, 1.0f, 3000, 1.0f, false},
+        {"flat_t1_k_all", &flat, 1.0f, 200000, 1.0f, false},
+        {"flat_t1_p0.9", &flat, 1.0f, 0, 0.9f, false},
+        {"flat_t1_p0.3", &flat, 1.0f, 0, 0.3f, false},
+        {"flat_t1_k50_p0.9", &flat, 1.0f, 50, 0.9f, false},
+        {"flat_t1_k3000_p0.95", &flat, 1.0f, 3000, 0.95f, false},
+        {"flat_t0.5_p0.9", &flat, 0.5f, 0, 0.9f, false},
+        {"flat_t2", &flat, 2.0f, 0, 1.0f, false},
+        {"peaked_t0.8_p0.95", &peaked, 0.8f, 0, 0.95f, false},
+        {"peaked_t1_k40_p0.9", &peaked, 1.0f, 40, 0.9f, false},
+        {"peaked_t1", &peaked, 1.0f, 0, 1.0f, false},
+        {"peaked_t1_p0.999", &peaked, 1.0f, 0, 0.999f, false},
+        {"peaked_t1_p0.99999", &peaked, 1.0f, 0, 0.99999f, false},  // in the tail bin
+        {"flat_t8_p0.5", &flat, 8.0f, 0, 0.5f, false},              // bins of ~8,000
+        {"flat_t8_k10000_p0.6", &flat, 8.0f, 10000, 0.6f, false},
+        {"tied_t1_k20000", &tied, 1.0f, 20000, 1.0f, false},
+        {"tied_t1_p0.5", &tied, 1.0f, 0, 0.5f, false},
+        {"tied_t1_k20000_p0.7", &tied, 1.0f, 20000, 0.7f, false},
+        {"odd_penalised_t0.9_k100_p0.8", &odd, 0.9f, 100, 0.8f, true},
+        {"odd_penalised_t1", &odd, 1.0f, 0, 1.0f, true},
+        {"tiny_t1_k3_p0.7", &small, 1.0f, 3, 0.7f, false},
+    };
+    Device<uint32_t> dOddBits(oddBits);
+    const std::vector<uint32_t> noBits;
+    for (const ChoiceCase& c : choiceCases) {
+        const int V = static_cast<int>(c.logits->size());
+        Device<float> dValues(*c.logits);
+        long long mismatches = 0;
+        for (int draw = 0; draw < 8; ++draw) {
+            const cu::SampleParams params{.temperature = c.temperature,
+                                          .topP = c.topP,
+                                          .repetitionPenalty = c.penalised ? 1.3f : 1.0f,
+                                          .uniform = draw == 0   ? 0.0f
+                                                     : draw == 1 ? 0.99999994f
+                                                                 : rng.uniform(0, 1),
+                                          .topK = c.topK};
+            const int32_t want = referenceChoice(*c.logits, params, c.penalised ? oddBits : noBits);
+            const int32_t got =
+                sampleOnce(dValues, V, params, c.penalised ? dOddBits.get() : nullptr);
+            mismatches += got != want ? 1 : 0;
+        }
+        report.equal(std::string("sample_choice_") + c.name + " (mismatches of 8)", mismatches, 0);
+    }
 }
 
 // ---- 6. MLA prefill attention, expanded form ----
