@@ -90,10 +90,11 @@ struct Scratch {
     bf16 *narrow, *narrowLo;
     float *routerLogits, *slotWeights;
     int32_t *slotIds, *tokenIds, *groupRows, *groupCounts, *groupStart, *groupCursor;
-    bf16* moeAct;            // [T * slots][moe inner], in expert order
-    float* moeOut;           // [T * slots][hidden], in slot order
-    bf16 *flashQ, *flashKv;  // prefill attention: queries [T][H][qk], a segment's keys/values
-    bf16* flashRope;         // the segment's rope parts, dense (the wgmma form's tensor copies)
+    unsigned* routeBlocksDone;  // launchMoeRoute's counter, zero between launches
+    bf16* moeAct;               // [T * slots][moe inner], in expert order
+    float* moeOut;              // [T * slots][hidden], in slot order
+    bf16 *flashQ, *flashKv;     // prefill attention: queries [T][H][qk], a segment's keys/values
+    bf16* flashRope;            // the segment's rope parts, dense (the wgmma form's tensor copies)
     float *flashMax, *flashSum, *flashO;              // its softmax state carried between segments
     float *flashPartMax, *flashPartSum, *flashPartO;  // the splits' partial states
     float* kdaChunks;  // chunked KDA: the records its two kernels pass, per chunk and head
@@ -165,6 +166,8 @@ class CudaBackend final : public Backend {
                                plan.materialise(seed, options.onLoadProgress, b->stream_));
         FOLIO_TRY(scratch.allocate("the prefill work buffers"));
         b->scratchArena_ = std::move(scratch);
+        FOLIO_CUDA_TRY(
+            cudaMemsetAsync(b->scratch_.routeBlocksDone, 0, sizeof(unsigned), b->stream_));
         FOLIO_CUDA_TRY(cudaMallocHost(reinterpret_cast<void**>(&b->hostParams_),
                                       sizeof(SampleParams) + sizeof(int32_t) * 4));
         b->hostToken_ = reinterpret_cast<int32_t*>(b->hostParams_ + 1);
@@ -512,6 +515,7 @@ class CudaBackend final : public Backend {
         a.reserve(s.routerLogits, T * std::max<int64_t>(c.numExperts, 1));
         a.reserve(s.slotWeights, T * slots);
         a.reserve(s.slotIds, T * slots);
+        a.reserve(s.routeBlocksDone, 1);
         a.reserve(s.tokenIds, T);
         a.reserve(s.groupRows, T * slots);
         a.reserve(s.groupWeights, T * slots);
@@ -1241,11 +1245,18 @@ class CudaBackend final : public Backend {
         Scratch& x = scratch_;
         const int D = static_cast<int>(c.hiddenSize), I = static_cast<int>(c.moeIntermediateSize);
         const int K = static_cast<int>(c.numExpertsPerToken);
-        gemv(f.router, x.x, L.postAttentionNorm, eps, x.routerLogits);
-        MoeSelectArgs select = selectArgs(f, 1);
-        select.sharedSlots = f.sharedInTable ? 1 : 0;
-        const int slots = K + select.sharedSlots;
-        launchMoeSelect(select, stream_);
+        MoeRouteArgs route;
+        route.router = f.router.data;
+        route.hidden = D;
+        route.logits = x.routerLogits;
+        route.x = x.x;
+        route.normWeight = L.postAttentionNorm;
+        route.normEps = eps;
+        route.blocksDone = x.routeBlocksDone;
+        route.select = selectArgs(f, 1);
+        route.select.sharedSlots = f.sharedInTable ? 1 : 0;
+        const int slots = K + route.select.sharedSlots;
+        launchMoeRoute(route, stream_);
         GemvArgs up;
         up.table = f.gateTable;
         up.upTable = f.upTable;

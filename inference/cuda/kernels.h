@@ -211,6 +211,22 @@ struct MoeSelectArgs {
     float* weights = nullptr;
 };
 void launchMoeSelect(const MoeSelectArgs& args, cudaStream_t stream);
+// One token's router product and choice in one launch (decode): logits[e] = router row e ·
+// RMSNorm(x) (bf16 router [experts][hidden], hidden a multiple of 8), then the choice of
+// launchMoeSelect over those logits (select.tokens = 1; select.logits is ignored).
+// `blocksDone` is a device counter that must be zero before the first launch; each launch
+// leaves it zero.
+struct MoeRouteArgs {
+    const bf16* router = nullptr;
+    int hidden = 0;
+    float* logits = nullptr;
+    const float* x = nullptr;
+    const float* normWeight = nullptr;
+    float normEps = 0;
+    unsigned* blocksDone = nullptr;
+    MoeSelectArgs select;
+};
+void launchMoeRoute(const MoeRouteArgs& args, cudaStream_t stream);
 // x[t][:] += sum_j weights[t][j] * y[t][j][:]
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
                       int hidden, cudaStream_t stream);

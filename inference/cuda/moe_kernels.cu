@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 // Mixture-of-experts routing on the GPU: scores (sigmoid or softmax), the bias-corrected,
 // group-limited top-k choice (ties to the lower index, as the CPU reference), renormalised and
-// scaled weights; the shared experts appended as extra slots of weight 1. And the weighted sum
-// of the experts' outputs back into the residual stream.
+// scaled weights; the shared experts appended as extra slots of weight 1; for decode, the
+// router product and the choice in one launch. And the weighted sum of the experts' outputs back
+// into the residual stream.
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -41,13 +42,14 @@ __device__ Best blockArgmax(Best mine, Best* scratch) {
     return result;
 }
 
-__global__ void __launch_bounds__(kThreads) selectKernel(MoeSelectArgs a) {
+// The choice for token t by a whole block of kThreads threads.
+__device__ void chooseExperts(const MoeSelectArgs& a, int t) {
     __shared__ float scores[kMaxExperts], choice[kMaxExperts];
     __shared__ float groupScore[kMaxGroups];
     __shared__ Best scratch[kThreads / 32];
     __shared__ float reduce[32];
     __shared__ bool taken[kMaxExperts];
-    const int t = blockIdx.x, E = a.experts;
+    const int E = a.experts;
     const float* logits = a.logits + static_cast<int64_t>(t) * E;
     if (a.sigmoid) {
         for (int e = threadIdx.x; e < E; e += kThreads)
@@ -144,6 +146,63 @@ __global__ void __launch_bounds__(kThreads) selectKernel(MoeSelectArgs a) {
     }
 }
 
+__global__ void __launch_bounds__(kThreads) selectKernel(MoeSelectArgs a) {
+    chooseExperts(a, blockIdx.x);
+}
+
+// Decode's router product and expert choice in one launch. Each warp computes one router logit
+// (bf16 weights, the input RMS-normalised on load into shared memory); each block publishes its
+// logits and counts itself done; the last block to finish makes the choice and resets the count
+// for the next launch (the decode graph replays this node every step).
+__global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
+    extern __shared__ float xs[];
+    __shared__ float reduce[32];
+    __shared__ bool lastBlock;
+    const int D = r.hidden;
+    for (int i = threadIdx.x; i < D; i += kThreads)
+        xs[i] = r.x[i];
+    float sum = 0.0f;
+    for (int i = threadIdx.x; i < D; i += kThreads)
+        sum += xs[i] * xs[i];
+    const float inv = rsqrtf(blockSum(sum, reduce) / static_cast<float>(D) + r.normEps);
+    for (int i = threadIdx.x; i < D; i += kThreads)
+        xs[i] = r.normWeight[i] * (xs[i] * inv);
+    __syncthreads();
+
+    const int lane = threadIdx.x & 31;
+    const int expert = blockIdx.x * (kThreads / 32) + (threadIdx.x >> 5);
+    if (expert < r.select.experts) {
+        const bf16* row = r.router + static_cast<int64_t>(expert) * D;
+        float acc = 0.0f;
+        for (int k = lane * 8; k < D; k += 32 * 8) {
+            const uint4 packed = __ldg(reinterpret_cast<const uint4*>(row + k));
+            const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const float2 w = __bfloat1622float2(pairs[j]);
+                acc = fmaf(w.x, xs[k + 2 * j], acc);
+                acc = fmaf(w.y, xs[k + 2 * j + 1], acc);
+            }
+        }
+        acc = warpSum(acc);
+        if (lane == 0)
+            r.logits[expert] = acc;
+    }
+    // Publish this block's logits before counting it done (the pattern of CUDA's
+    // threadFenceReduction sample).
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0)
+        lastBlock = atomicAdd(r.blocksDone, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!lastBlock)
+        return;
+    __threadfence();
+    chooseExperts(r.select, 0);
+    if (threadIdx.x == 0)
+        *r.blocksDone = 0;
+}
+
 __global__ void combineKernel(float* x, const float* y, const float* weights, int slots,
                               int hidden) {
     const int t = blockIdx.y;
@@ -178,6 +237,14 @@ __global__ void scatterAddKernel(float* x, const int32_t* rows, const float* wei
 
 void launchMoeSelect(const MoeSelectArgs& a, cudaStream_t stream) {
     selectKernel<<<a.tokens, kThreads, 0, stream>>>(a);
+}
+
+void launchMoeRoute(const MoeRouteArgs& args, cudaStream_t stream) {
+    MoeRouteArgs r = args;
+    r.select.logits = r.logits;
+    const int warps = kThreads / 32;
+    const int blocks = (r.select.experts + warps - 1) / warps;
+    routeKernel<<<blocks, kThreads, sizeof(float) * r.hidden, stream>>>(r);
 }
 
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,

@@ -1261,6 +1261,74 @@ void testMoe(Report& report) {
         report.result(std::string(sc.name) + "_weights (max abs)", weightErr, 1e-6);
     }
 
+    // Decode's router product and choice in one launch, three times in a row (the counter that
+    // finds the last block must come back to zero): the logits against double-precision dots
+    // over the same bf16 router and normalised input, the choice against the reference applied
+    // to the logits the kernel produced.
+    {
+        const auto routerBits = randomBf16(sz(kExperts) * kHidden, rng, 0.05f);
+        const auto routerF = widen(routerBits);
+        Bf16Buffer dRouter(routerBits);
+        const auto x = randomFloats(kHidden, rng, -2, 2);
+        const auto norm = randomFloats(kHidden, rng, 0.5f, 1.5f);
+        const auto bias = randomFloats(kExperts, rng, 0.0f, 0.1f);
+        const int slots = kTopK + 1;
+        Device<float> dx(x), dNorm(norm), dBias(bias), dLogits(kExperts), dWeights(slots);
+        Device<int32_t> dIds(slots);
+        Device<unsigned> dDone(std::vector<unsigned>{0u});
+        cu::MoeRouteArgs r{.router = bf(dRouter),
+                           .hidden = kHidden,
+                           .logits = dLogits.get(),
+                           .x = dx.get(),
+                           .normWeight = dNorm.get(),
+                           .normEps = 1e-6f,
+                           .blocksDone = dDone.get(),
+                           .select = {.correctionBias = dBias.get(),
+                                      .tokens = 1,
+                                      .experts = kExperts,
+                                      .topK = kTopK,
+                                      .biasedWeights = false,
+                                      .renormalize = true,
+                                      .scaling = 2.446f,
+                                      .sharedSlots = 1,
+                                      .ids = dIds.get(),
+                                      .weights = dWeights.get()}};
+        double sum = 0;
+        for (float v : x)
+            sum += static_cast<double>(v) * v;
+        const double inv = 1.0 / std::sqrt(sum / kHidden + 1e-6);
+        std::vector<double> xn(kHidden);
+        for (int i = 0; i < kHidden; ++i)
+            xn[sz(i)] = norm[sz(i)] * (x[sz(i)] * inv);
+        const auto wantLogits = refGemv({&routerF}, kExperts, kHidden, xn, 0);
+        long long mismatches = 0;
+        double logitErr = 0, weightErr = 0;
+        std::vector<int32_t> firstIds;
+        for (int launch = 0; launch < 3; ++launch) {
+            cu::launchMoeRoute(r, nullptr);
+            finish("launchMoeRoute");
+            const auto logits = dLogits.download();
+            logitErr = std::max(logitErr, relL2(logits, wantLogits));
+            const Route want = routeReference(logits.data(), bias, 1, 1, false, true, 2.446f);
+            const auto ids = dIds.download();
+            const auto weights = dWeights.download();
+            for (int j = 0; j < kTopK; ++j) {
+                mismatches += ids[sz(j)] != want.ids[sz(j)];
+                weightErr =
+                    std::max(weightErr,
+                             static_cast<double>(std::fabs(weights[sz(j)] - want.weights[sz(j)])));
+            }
+            mismatches += ids[sz(kTopK)] != kExperts;
+            if (launch == 0)
+                firstIds = ids;
+            mismatches += ids != firstIds;
+            mismatches += dDone.download()[0] != 0u;
+        }
+        report.result("moe_route_logits", logitErr, 1e-5);
+        report.equal("moe_route_id_mismatches_and_counter", mismatches, 0);
+        report.result("moe_route_weights (max abs)", weightErr, 1e-6);
+    }
+
     // Combine: x[t] += sum_j w[t][j] y[t][j].
     {
         const int tokens = 3, slots = kTopK + 1;
