@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
-// Small device helpers shared by the kernels: warp and block reductions, activations.
+// Small device helpers shared by the kernels: warp and block reductions, activations, a bf16
+// dot-product step.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -41,6 +42,17 @@ __device__ __forceinline__ float sigmoidf(float x) {
 }
 __device__ __forceinline__ float softplusf(float x) {
     return x > 20.0f ? x : log1pf(__expf(x));
+}
+
+// acc += the 8 bf16 weights packed in `packed` · x[0..8), in order.
+__device__ __forceinline__ void accumulate8(const uint4 packed, const float* x, float& acc) {
+    const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const float2 w = __bfloat1622float2(pairs[i]);
+        acc = fmaf(w.x, x[2 * i], acc);
+        acc = fmaf(w.y, x[2 * i + 1], acc);
+    }
 }
 
 }  // namespace folio::inference::cuda

@@ -11,16 +11,6 @@ namespace {
 constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 
-__device__ __forceinline__ void accumulate8(const uint4 packed, const float* x, float& acc) {
-    const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const float2 w = __bfloat1622float2(pairs[i]);
-        acc = fmaf(w.x, x[2 * i], acc);
-        acc = fmaf(w.y, x[2 * i + 1], acc);
-    }
-}
-
 template <int kRowsPerWarp, bool kSwiglu>
 __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
     extern __shared__ float xs[];

@@ -175,14 +175,7 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
         const bf16* row = r.router + static_cast<int64_t>(expert) * D;
         float acc = 0.0f;
         for (int k = lane * 8; k < D; k += 32 * 8) {
-            const uint4 packed = __ldg(reinterpret_cast<const uint4*>(row + k));
-            const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&packed);
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const float2 w = __bfloat1622float2(pairs[j]);
-                acc = fmaf(w.x, xs[k + 2 * j], acc);
-                acc = fmaf(w.y, xs[k + 2 * j + 1], acc);
-            }
+            accumulate8(__ldg(reinterpret_cast<const uint4*>(row + k)), xs + k, acc);
         }
         acc = warpSum(acc);
         if (lane == 0)
