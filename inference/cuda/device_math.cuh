@@ -34,6 +34,14 @@ __device__ __forceinline__ float blockSum(float v, float* scratch) {
     return total;
 }
 
+// Asks for the n floats at p (global memory) to be brought into this SM's L1, one request per
+// 128-byte line from the block's first threads, and returns at once: for small vectors a kernel
+// reads later (norm weights), so their latency overlaps the work before.
+__device__ __forceinline__ void prefetchToL1(const float* p, int n) {
+    for (int line = threadIdx.x; line * 32 < n; line += blockDim.x)
+        asm volatile("prefetch.global.L1 [%0];" ::"l"(p + line * 32));
+}
+
 __device__ __forceinline__ float siluf(float x) {
     return x / (1.0f + __expf(-x));
 }

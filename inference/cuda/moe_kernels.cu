@@ -11,8 +11,9 @@ namespace folio::inference::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxExperts = 1024;
-constexpr int kMaxGroups = 64;
+constexpr int kMaxExperts = kMoeMaxExperts;
+constexpr int kMaxGroups = kMoeMaxGroups;
+constexpr int kRouterSteps = 9;  // router columns held in registers: 9 × 256 (Kimi: all)
 
 struct Best {
     float value;
@@ -25,6 +26,7 @@ __device__ __forceinline__ Best better(Best a, Best b) {
     return a.index < b.index ? a : b;
 }
 
+// `scratch` holds one entry per warp of the block.
 __device__ Best blockArgmax(Best mine, Best* scratch) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     for (int offset = 16; offset > 0; offset >>= 1) {
@@ -37,44 +39,68 @@ __device__ Best blockArgmax(Best mine, Best* scratch) {
         scratch[warp] = mine;
     __syncthreads();
     Best result = scratch[0];
-    for (int i = 1; i < kThreads / 32; ++i)
+    for (int i = 1; i < static_cast<int>(blockDim.x / 32); ++i)
         result = better(result, scratch[i]);
     return result;
 }
 
-// The choice for token t by a whole block of kThreads threads.
-__device__ void chooseExperts(const MoeSelectArgs& a, int t) {
-    __shared__ float scores[kMaxExperts], choice[kMaxExperts];
+// How many of choice[begin, end) come before `value` at index e: a higher value, or an equal
+// one at a lower index.
+__device__ __forceinline__ int countBefore(const float* choice, int begin, int end, float value,
+                                           int e) {
+    int before = 0, j = begin;
+    for (; j + 4 <= end; j += 4) {
+        const float4 o = *reinterpret_cast<const float4*>(choice + j);
+        before += (o.x > value) | ((o.x == value) & (j < e));
+        before += (o.y > value) | ((o.y == value) & (j + 1 < e));
+        before += (o.z > value) | ((o.z == value) & (j + 2 < e));
+        before += (o.w > value) | ((o.w == value) & (j + 3 < e));
+    }
+    for (; j < end; ++j)
+        before += (choice[j] > value) | ((choice[j] == value) & (j < e));
+    return before;
+}
+
+// The choice for token t by a whole block (any multiple of 32 threads up to 1,024), from its
+// router logits (global or shared memory).
+__device__ void chooseExperts(const MoeSelectArgs& a, int t, const float* logits) {
+    __shared__ float scores[kMaxExperts];
+    __shared__ __align__(16) float choice[kMaxExperts];
     __shared__ float groupScore[kMaxGroups];
-    __shared__ Best scratch[kThreads / 32];
+    __shared__ Best scratch[32];
     __shared__ float reduce[32];
-    __shared__ bool taken[kMaxExperts];
-    const int E = a.experts;
-    const float* logits = a.logits + static_cast<int64_t>(t) * E;
+    __shared__ float candidateValue[kMaxExperts];
+    __shared__ int candidateExpert[kMaxExperts], candidates;
+    __shared__ int rankedExpert[kMaxExperts];
+    __shared__ float rankedWeight[kMaxExperts];
+    const int E = a.experts, threads = static_cast<int>(blockDim.x);
     if (a.sigmoid) {
-        for (int e = threadIdx.x; e < E; e += kThreads)
+        for (int e = threadIdx.x; e < E; e += threads)
             scores[e] = sigmoidf(logits[e]);
     } else {
         float m = -INFINITY;
-        for (int e = threadIdx.x; e < E; e += kThreads)
+        for (int e = threadIdx.x; e < E; e += threads)
             m = fmaxf(m, logits[e]);
         Best mb = blockArgmax(Best{m, 0}, scratch);
         float sum = 0.0f;
-        for (int e = threadIdx.x; e < E; e += kThreads)
+        for (int e = threadIdx.x; e < E; e += threads)
             sum += scores[e] = __expf(logits[e] - mb.value);
         const float total = blockSum(sum, reduce);
-        for (int e = threadIdx.x; e < E; e += kThreads)
+        for (int e = threadIdx.x; e < E; e += threads)
             scores[e] /= total;
     }
     __syncthreads();
-    for (int e = threadIdx.x; e < E; e += kThreads) {
-        choice[e] = scores[e] + a.correctionBias[e];
-        taken[e] = false;
+    // A NaN score ranks last (its comparisons would otherwise break the ranking's order).
+    if (threadIdx.x == 0)
+        candidates = 0;
+    for (int e = threadIdx.x; e < E; e += threads) {
+        const float value = scores[e] + a.correctionBias[e];
+        choice[e] = isnan(value) ? -INFINITY : value;
     }
     __syncthreads();
     if (a.grouped && a.groups > 1) {
         const int perGroup = E / a.groups;
-        for (int g = threadIdx.x; g < a.groups; g += kThreads) {
+        for (int g = threadIdx.x; g < a.groups; g += threads) {
             // The two best of the group; on equal values the lower index counts first.
             float first = -INFINITY, second = -INFINITY;
             for (int i = 0; i < perGroup; ++i) {
@@ -104,39 +130,53 @@ __device__ void chooseExperts(const MoeSelectArgs& a, int t) {
             }
         }
         __syncthreads();
-        for (int e = threadIdx.x; e < E; e += kThreads) {
+        for (int e = threadIdx.x; e < E; e += threads) {
             if (!kept[e / perGroup])
                 choice[e] = -INFINITY;
         }
         __syncthreads();
     }
-    const int slots = a.topK + a.sharedSlots;
-    int32_t* ids = a.ids + static_cast<int64_t>(t) * slots;
-    float* weights = a.weights + static_cast<int64_t>(t) * slots;
-    float sum = 0.0f;
-    for (int k = 0; k < a.topK; ++k) {
-        Best mine{-INFINITY, E};
-        for (int e = threadIdx.x; e < E; e += kThreads) {
-            if (!taken[e])
-                mine = better(mine, Best{choice[e], e});
+    // Each expert's rank: how many experts come before it. Ranks are distinct, so the first
+    // topK fill the slots in order, with two barriers instead of a block arg-max per slot. Only
+    // candidates are ranked: experts with fewer than topK of their own run of 32 before them
+    // (everything before a top-k expert has fewer than topK before it, so is a candidate too).
+    for (int e = threadIdx.x; e < E; e += threads) {
+        const int run = e & ~31;
+        const float value = choice[e];
+        if (countBefore(choice, run, min(E, run + 32), value, e) < a.topK) {
+            const int at = atomicAdd(&candidates, 1);
+            candidateValue[at] = value;
+            candidateExpert[at] = e;
         }
-        const Best chosen = blockArgmax(mine, scratch);
-        const float weight = a.biasedWeights ? scores[chosen.index] + a.correctionBias[chosen.index]
-                                             : scores[chosen.index];
-        sum += weight;
-        if (threadIdx.x == 0) {
-            ids[k] = chosen.index;
-            weights[k] = weight;
-        }
-        if (threadIdx.x == 0)
-            taken[chosen.index] = true;
-        __syncthreads();
     }
+    __syncthreads();
+    const int count = candidates;
+    for (int c = threadIdx.x; c < count; c += threads) {
+        const float value = candidateValue[c];
+        const int e = candidateExpert[c];
+        int before = 0;
+        for (int j = 0; j < count; ++j) {
+            const float other = candidateValue[j];
+            before += (other > value) | ((other == value) & (candidateExpert[j] < e));
+        }
+        if (before < a.topK) {
+            rankedExpert[before] = e;
+            rankedWeight[before] = a.biasedWeights ? scores[e] + a.correctionBias[e] : scores[e];
+        }
+    }
+    __syncthreads();
     if (threadIdx.x == 0) {
+        const int slots = a.topK + a.sharedSlots;
+        int32_t* ids = a.ids + static_cast<int64_t>(t) * slots;
+        float* weights = a.weights + static_cast<int64_t>(t) * slots;
+        float sum = 0.0f;
+        for (int k = 0; k < a.topK; ++k)
+            sum += rankedWeight[k];
         for (int k = 0; k < a.topK; ++k) {
-            float w = weights[k];
+            float w = rankedWeight[k];
             if (a.renormalize)
                 w /= sum + 1e-20f;
+            ids[k] = rankedExpert[k];
             weights[k] = w * a.scaling;
         }
         for (int k = 0; k < a.sharedSlots; ++k) {
@@ -147,7 +187,7 @@ __device__ void chooseExperts(const MoeSelectArgs& a, int t) {
 }
 
 __global__ void __launch_bounds__(kThreads) selectKernel(MoeSelectArgs a) {
-    chooseExperts(a, blockIdx.x);
+    chooseExperts(a, blockIdx.x, a.logits + static_cast<int64_t>(blockIdx.x) * a.experts);
 }
 
 // Decode's router product and expert choice in one launch. Each warp computes one router logit
@@ -159,6 +199,20 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
     __shared__ float reduce[32];
     __shared__ bool lastBlock;
     const int D = r.hidden;
+    const int lane = threadIdx.x & 31;
+    const int expert = blockIdx.x * (kThreads / 32) + (threadIdx.x >> 5);
+    const bool active = expert < r.select.experts;
+    const bf16* row = r.router + static_cast<int64_t>(active ? expert : 0) * D;
+    // The router row's first kRouterSteps × 256 columns are requested before the input is
+    // staged: they do not depend on the previous kernel.
+    uint4 early[kRouterSteps];
+#pragma unroll
+    for (int j = 0; j < kRouterSteps; ++j) {
+        const int k = lane * 8 + j * 256;
+        early[j] = active && k < D ? __ldg(reinterpret_cast<const uint4*>(row + k)) : uint4{};
+    }
+    prefetchToL1(r.normWeight, D);
+    prefetchToL1(r.select.correctionBias, r.select.experts);  // for the last block's choice
     for (int i = threadIdx.x; i < D; i += kThreads)
         xs[i] = r.x[i];
     float sum = 0.0f;
@@ -169,14 +223,16 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
         xs[i] = r.normWeight[i] * (xs[i] * inv);
     __syncthreads();
 
-    const int lane = threadIdx.x & 31;
-    const int expert = blockIdx.x * (kThreads / 32) + (threadIdx.x >> 5);
-    if (expert < r.select.experts) {
-        const bf16* row = r.router + static_cast<int64_t>(expert) * D;
+    if (active) {
         float acc = 0.0f;
-        for (int k = lane * 8; k < D; k += 32 * 8) {
-            accumulate8(__ldg(reinterpret_cast<const uint4*>(row + k)), xs + k, acc);
+#pragma unroll
+        for (int j = 0; j < kRouterSteps; ++j) {
+            const int k = lane * 8 + j * 256;
+            if (k < D)
+                accumulate8(early[j], xs + k, acc);
         }
+        for (int k = lane * 8 + kRouterSteps * 256; k < D; k += 32 * 8)
+            accumulate8(__ldg(reinterpret_cast<const uint4*>(row + k)), xs + k, acc);
         acc = warpSum(acc);
         if (lane == 0)
             r.logits[expert] = acc;
@@ -191,7 +247,7 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
     if (!lastBlock)
         return;
     __threadfence();
-    chooseExperts(r.select, 0);
+    chooseExperts(r.select, 0, r.logits);
     if (threadIdx.x == 0)
         *r.blocksDone = 0;
 }

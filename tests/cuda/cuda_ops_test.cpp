@@ -1145,7 +1145,7 @@ struct Route {
 // route() of inference/cpu/ffn_layer.cpp for one token (sigmoid router).
 Route routeReference(const float* logits, const std::vector<float>& bias, int groups, int topGroups,
                      bool biased, bool renormalize, float scaling) {
-    const int E = kExperts;
+    const int E = static_cast<int>(bias.size());
     std::vector<float> scores(E), choice(E);
     for (int e = 0; e < E; ++e) {
         scores[e] = cpu::sigmoid(logits[e]);
@@ -1264,20 +1264,21 @@ void testMoe(Report& report) {
     // Decode's router product and choice in one launch, three times in a row (the counter that
     // finds the last block must come back to zero): the logits against double-precision dots
     // over the same bf16 router and normalised input, the choice against the reference applied
-    // to the logits the kernel produced.
-    {
-        const auto routerBits = randomBf16(sz(kExperts) * kHidden, rng, 0.05f);
+    // to the logits the kernel produced. At the real sizes, and at 384 experts over 3,000
+    // columns (more than the kernel holds in registers).
+    for (const auto& [experts, hidden] : {std::pair{kExperts, kHidden}, std::pair{384, 3000}}) {
+        const auto routerBits = randomBf16(sz(experts) * hidden, rng, 0.05f);
         const auto routerF = widen(routerBits);
         Bf16Buffer dRouter(routerBits);
-        const auto x = randomFloats(kHidden, rng, -2, 2);
-        const auto norm = randomFloats(kHidden, rng, 0.5f, 1.5f);
-        const auto bias = randomFloats(kExperts, rng, 0.0f, 0.1f);
+        const auto x = randomFloats(sz(hidden), rng, -2, 2);
+        const auto norm = randomFloats(sz(hidden), rng, 0.5f, 1.5f);
+        const auto bias = randomFloats(sz(experts), rng, 0.0f, 0.1f);
         const int slots = kTopK + 1;
-        Device<float> dx(x), dNorm(norm), dBias(bias), dLogits(kExperts), dWeights(slots);
+        Device<float> dx(x), dNorm(norm), dBias(bias), dLogits(sz(experts)), dWeights(slots);
         Device<int32_t> dIds(slots);
         Device<unsigned> dDone(std::vector<unsigned>{0u});
         cu::MoeRouteArgs r{.router = bf(dRouter),
-                           .hidden = kHidden,
+                           .hidden = hidden,
                            .logits = dLogits.get(),
                            .x = dx.get(),
                            .normWeight = dNorm.get(),
@@ -1285,7 +1286,7 @@ void testMoe(Report& report) {
                            .blocksDone = dDone.get(),
                            .select = {.correctionBias = dBias.get(),
                                       .tokens = 1,
-                                      .experts = kExperts,
+                                      .experts = experts,
                                       .topK = kTopK,
                                       .biasedWeights = false,
                                       .renormalize = true,
@@ -1296,11 +1297,11 @@ void testMoe(Report& report) {
         double sum = 0;
         for (float v : x)
             sum += static_cast<double>(v) * v;
-        const double inv = 1.0 / std::sqrt(sum / kHidden + 1e-6);
-        std::vector<double> xn(kHidden);
-        for (int i = 0; i < kHidden; ++i)
+        const double inv = 1.0 / std::sqrt(sum / hidden + 1e-6);
+        std::vector<double> xn(sz(hidden));
+        for (int i = 0; i < hidden; ++i)
             xn[sz(i)] = norm[sz(i)] * (x[sz(i)] * inv);
-        const auto wantLogits = refGemv({&routerF}, kExperts, kHidden, xn, 0);
+        const auto wantLogits = refGemv({&routerF}, experts, hidden, xn, 0);
         long long mismatches = 0;
         double logitErr = 0, weightErr = 0;
         std::vector<int32_t> firstIds;
@@ -1318,15 +1319,17 @@ void testMoe(Report& report) {
                     std::max(weightErr,
                              static_cast<double>(std::fabs(weights[sz(j)] - want.weights[sz(j)])));
             }
-            mismatches += ids[sz(kTopK)] != kExperts;
+            mismatches += ids[sz(kTopK)] != experts;
             if (launch == 0)
                 firstIds = ids;
             mismatches += ids != firstIds;
             mismatches += dDone.download()[0] != 0u;
         }
-        report.result("moe_route_logits", logitErr, 1e-5);
-        report.equal("moe_route_id_mismatches_and_counter", mismatches, 0);
-        report.result("moe_route_weights (max abs)", weightErr, 1e-6);
+        const std::string name =
+            "moe_route_" + std::to_string(experts) + "x" + std::to_string(hidden);
+        report.result(name + "_logits", logitErr, 1e-5);
+        report.equal(name + "_id_mismatches_and_counter", mismatches, 0);
+        report.result(name + "_weights (max abs)", weightErr, 1e-6);
     }
 
     // Combine: x[t] += sum_j w[t][j] y[t][j].
