@@ -16,6 +16,13 @@ __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
     extern __shared__ float xs[];
     __shared__ float scratch[32];
     const int item = blockIdx.y;
+    // The matrix of this item (an expert's, through the routing's ids and the table) is looked
+    // up before the input is staged, so the two lookups' latency overlaps the staging.
+    const int expert = a.ids != nullptr ? a.ids[item] : item;
+    const bf16* W = a.table != nullptr ? a.table[expert] : a.matrix;
+    const bf16* U = nullptr;
+    if constexpr (kSwiglu)
+        U = a.upTable != nullptr ? a.upTable[expert] : a.up;
     const float* x = a.x + item * a.xItemStride;
     for (int i = threadIdx.x; i < a.cols; i += kThreads)
         xs[i] = x[i];
@@ -29,11 +36,6 @@ __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
     }
     __syncthreads();
 
-    const int expert = a.ids != nullptr ? a.ids[item] : item;
-    const bf16* W = a.table != nullptr ? a.table[expert] : a.matrix;
-    const bf16* U = nullptr;
-    if constexpr (kSwiglu)
-        U = a.upTable != nullptr ? a.upTable[expert] : a.up;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int row0 = (blockIdx.x * kWarps + warp) * kRowsPerWarp;
     if (row0 >= a.rows)
