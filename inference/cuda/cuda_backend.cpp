@@ -1255,6 +1255,7 @@ class CudaBackend final : public Backend {
         route.blocksDone = x.routeBlocksDone;
         route.select = selectArgs(f, 1);
         route.select.sharedSlots = f.sharedInTable ? 1 : 0;
+        route.normalizedOut = x.normed;  // RMSNorm(x), computed once for the experts' products
         const int slots = K + route.select.sharedSlots;
         launchMoeRoute(route, stream_);
         GemvArgs up;
@@ -1264,9 +1265,7 @@ class CudaBackend final : public Backend {
         up.rows = I;
         up.cols = D;
         up.items = slots;
-        up.x = x.x;
-        up.normWeight = L.postAttentionNorm;
-        up.normEps = eps;
+        up.x = x.normed;
         up.y = x.act;
         up.yItemStride = I;
         launchGemv(up, stream_);

@@ -225,6 +225,9 @@ struct MoeRouteArgs {
     float normEps = 0;
     unsigned* blocksDone = nullptr;
     MoeSelectArgs select;
+    // Optional: RMSNorm(x) (the router's input, hidden floats) written here, for the experts'
+    // products to read instead of normalising x again.
+    float* normalizedOut = nullptr;
 };
 void launchMoeRoute(const MoeRouteArgs& args, cudaStream_t stream);
 // x[t][:] += sum_j weights[t][j] * y[t][j][:]

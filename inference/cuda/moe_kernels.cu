@@ -247,6 +247,10 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
     if (!lastBlock)
         return;
     __threadfence();
+    if (r.normalizedOut != nullptr) {
+        for (int i = threadIdx.x; i < D; i += kThreads)
+            r.normalizedOut[i] = xs[i];
+    }
     chooseExperts(r.select, 0, r.logits);
     if (threadIdx.x == 0)
         *r.blocksDone = 0;

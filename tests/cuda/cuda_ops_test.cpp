@@ -1277,6 +1277,7 @@ void testMoe(Report& report) {
         Device<float> dx(x), dNorm(norm), dBias(bias), dLogits(sz(experts)), dWeights(slots);
         Device<int32_t> dIds(slots);
         Device<unsigned> dDone(std::vector<unsigned>{0u});
+        Device<float> dNormalized(sz(hidden));
         cu::MoeRouteArgs r{.router = bf(dRouter),
                            .hidden = hidden,
                            .logits = dLogits.get(),
@@ -1293,7 +1294,8 @@ void testMoe(Report& report) {
                                       .scaling = 2.446f,
                                       .sharedSlots = 1,
                                       .ids = dIds.get(),
-                                      .weights = dWeights.get()}};
+                                      .weights = dWeights.get()},
+                           .normalizedOut = dNormalized.get()};
         double sum = 0;
         for (float v : x)
             sum += static_cast<double>(v) * v;
@@ -1330,6 +1332,7 @@ void testMoe(Report& report) {
         report.result(name + "_logits", logitErr, 1e-5);
         report.equal(name + "_id_mismatches_and_counter", mismatches, 0);
         report.result(name + "_weights (max abs)", weightErr, 1e-6);
+        report.result(name + "_normalized_input", relL2(dNormalized.download(), xn), 1e-6);
     }
 
     // Combine: x[t] += sum_j w[t][j] y[t][j].
