@@ -460,14 +460,25 @@ class CudaBackend final : public Backend {
             return unsupported("a low-rank MLA query (q_lora_rank)");
         if (c.convKernelSize < 2 || c.convKernelSize > 9)
             return unsupported("a short convolution of width ", c.convKernelSize);
-        if (c.numExperts > kMoeMaxExperts || c.numExpertGroups > kMoeMaxGroups)
-            return unsupported(c.numExperts, " experts in ", c.numExpertGroups, " groups");
+        if (c.numExperts > kMoeMaxExperts || c.numExpertGroups > kMoeMaxGroups ||
+            c.numExpertsPerToken > kMoeMaxTopK)
+            return unsupported(c.numExperts, " experts in ", c.numExpertGroups, " groups, ",
+                               c.numExpertsPerToken, " per token");
         for (int64_t n : {c.hiddenSize, c.intermediateSize, c.moeIntermediateSize, c.kdaHeadDim,
                           c.kvLoraRank, c.kdaProjectionSize(), c.numAttentionHeads * c.vHeadDim})
             if (n % 8 != 0)
                 return unsupported("a dimension of ", n, " (a multiple of 8 is needed)");
         if (c.modelMaxLength > INT32_MAX)
             return unsupported("contexts longer than 2^31 tokens");
+        // Decode's products stage their input row in at most 48 KB of shared memory, the router
+        // beside the expert choice's 18 KB.
+        for (int64_t n :
+             {c.intermediateSize, c.moeIntermediateSize * std::max<int64_t>(c.numSharedExperts, 1),
+              c.kdaProjectionSize(), c.numAttentionHeads * c.vHeadDim})
+            if (n > 12288)
+                return unsupported("a product over ", n, " inputs (at most 12,288)");
+        if (c.hiddenSize > 7168)
+            return unsupported("a hidden size of ", c.hiddenSize, " (at most 7,168)");
         return {};
     }
 

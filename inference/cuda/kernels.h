@@ -200,6 +200,7 @@ void launchMlaQueriesToBf16(const float* q, int64_t stride, int tokens, int widt
 // ---- MoE (moe_kernels.cu) ----
 inline constexpr int kMoeMaxExperts = 1024;
 inline constexpr int kMoeMaxGroups = 64;
+inline constexpr int kMoeMaxTopK = 64;  // experts chosen per token
 struct MoeSelectArgs {
     const float* logits = nullptr;          // [T][E]
     const float* correctionBias = nullptr;  // [E]

@@ -71,8 +71,8 @@ __device__ void chooseExperts(const MoeSelectArgs& a, int t, const float* logits
     __shared__ float reduce[32];
     __shared__ float candidateValue[kMaxExperts];
     __shared__ int candidateExpert[kMaxExperts], candidates;
-    __shared__ int rankedExpert[kMaxExperts];
-    __shared__ float rankedWeight[kMaxExperts];
+    __shared__ int rankedExpert[kMoeMaxTopK];
+    __shared__ float rankedWeight[kMoeMaxTopK];
     const int E = a.experts, threads = static_cast<int>(blockDim.x);
     if (a.sigmoid) {
         for (int e = threadIdx.x; e < E; e += threads)
