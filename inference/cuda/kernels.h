@@ -153,6 +153,13 @@ void launchMlaAttention(const MlaAttentionArgs& args, cudaStream_t stream);
 bool mlaTensorCoreShape(int heads, int latentRank, int rope);
 cudaError_t configureMlaTensorCoreAttention();
 void launchMlaTensorCoreAttention(const MlaAttentionArgs& args, cudaStream_t stream);
+// The Hopper form of the tensor-core attention (mla_decode_wgmma.cu): whether this build has it
+// and the device can run it; configureMlaAttention selects it where it can, tests switch between
+// the forms; the launcher returns false (and launches nothing) when the form is not selected.
+bool mlaDecodeWgmmaAvailable();
+cudaError_t configureMlaDecodeWgmma();
+void selectMlaDecodeWgmma(bool wgmma);
+bool launchMlaDecodeWgmma(const MlaAttentionArgs& args, cudaStream_t stream);
 // out[t][h][:] = W_UV_h oLatent[t][h]
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream);

@@ -3,12 +3,13 @@
 //   score(t, h, s) = scale * ((W_UK_h^T q_nope) . c_s + q_pe . k_pe_s),
 //   o(t, h) = W_UV_h sum_s softmax(score)_s c_s.
 // A call runs, in order: the append of the new rows with the query absorption (one launch; the
-// two are independent), the attention split over the sequence (flash-decoding: the tensor-core
-// kernel of mla_tensor_core.cu for the real model's shape, else the CUDA-core kernel here, whose
-// blocks share each cache tile between all heads), the merge of the splits' partial results, and
-// the value up-projection. The matrix-vector kernels (absorption, up-projection) read their bf16
-// weights with 16-byte loads, all of a thread's issued before its products, and reduce across
-// lanes and warps; the merge spreads every head's columns over several blocks.
+// two are independent), the attention split over the sequence (flash-decoding: for the real
+// model's shape the tensor-core kernel of mla_decode_wgmma.cu on Hopper or mla_tensor_core.cu
+// elsewhere, else the CUDA-core kernel here, whose blocks share each cache tile between all
+// heads), the merge of the splits' partial results, and the value up-projection. The
+// matrix-vector kernels (absorption, up-projection) read their bf16 weights with 16-byte loads,
+// all of a thread's issued before its products, and reduce across lanes and warps; the merge
+// spreads every head's columns over several blocks.
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -380,13 +381,17 @@ cudaError_t configureMlaAttention(size_t sharedBytes) {
     const cudaError_t status =
         cudaFuncSetAttribute(attentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              static_cast<int>(sharedBytes));
-    return status != cudaSuccess ? status : configureMlaTensorCoreAttention();
+    if (status != cudaSuccess)
+        return status;
+    const cudaError_t tensorCores = configureMlaTensorCoreAttention();
+    return tensorCores != cudaSuccess ? tensorCores : configureMlaDecodeWgmma();
 }
 
 void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
     // The tensor-core kernel copies 32-row tiles, each within at most two pages.
     if (mlaTensorCoreShape(a.heads, a.latentRank, a.rope) && a.cache.pageRows >= 32) {
-        launchMlaTensorCoreAttention(a, stream);
+        if (!launchMlaDecodeWgmma(a, stream))
+            launchMlaTensorCoreAttention(a, stream);
     } else {
         const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
         attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);

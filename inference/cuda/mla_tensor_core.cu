@@ -17,19 +17,16 @@
 // error in the output). Writes the split results in the layout of kernels.h (mlaSplitOutputs).
 #include "async_copy.cuh"
 #include "kernels.h"
+#include "mla_decode_tiles.cuh"
 #include "mma.cuh"
 
 namespace folio::inference::cuda {
 namespace {
 
-constexpr int kHeads = 32, kRank = 512, kRope = 64, kWidth = kRank + kRope;
+using namespace mla_decode;
 constexpr int kPitch = kWidth + 8;  // bf16 per shared row: rows 16 bytes apart mod 128
-constexpr int kTile = 32;           // cache rows per step
 constexpr int kRowTiles = kTile / 16;
 constexpr int kStages = 5;
-// Fewer, longer splits cost each block more tiles (about 1 µs each); more splits cost the merge
-// 64 KB of partial results each. Two tiles is the estimated balance at a 4K context.
-constexpr int kMinTilesPerSplit = 2;
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;
 // The score product's division of the warps: head groups × column groups.
@@ -49,36 +46,11 @@ constexpr size_t kSharedBytes = sizeof(bf16) * kStages * kTile * kPitch +
                                 sizeof(float) * kColumnGroups * kHeads * kScorePitch +
                                 sizeof(bf16) * 2 * kHeads * kPPitch + sizeof(float) * 3 * kHeads;
 
-// Issues the copies of cache rows [base, base + rows) into a stage; rows past `rows` become
-// zeros (their scores are masked and their P is zero, but 0 × a stale NaN would not be). Pages
-// hold at least kTile rows (launchMlaAttention checks), so a tile spans at most two.
-__device__ __forceinline__ void copyTile(const LatentCache& cache, int64_t base, int rows,
-                                         bf16* stage) {
-    constexpr int kChunks = kWidth / 8;  // 16-byte pieces of a row
-    const int pageRows = cache.pageRows;
-    const int64_t page = base / pageRows;
-    const int first = static_cast<int>(base % pageRows);
-    const bf16* here = cache.pages[page];
-    const bf16* next = first + rows > pageRows ? cache.pages[page + 1] : here;
-    for (int i = threadIdx.x; i < kTile * kChunks; i += kThreads) {
-        const int row = i / kChunks, c = i % kChunks;
-        const bool valid = row < rows;
-        const int at = first + (valid ? row : 0);
-        const bf16* src =
-            (at < pageRows ? here + static_cast<int64_t>(at) * cache.width
-                           : next + static_cast<int64_t>(at - pageRows) * cache.width);
-        copy16(stage + row * kPitch + 8 * c, src + 8 * c, valid);
-    }
-}
-
-// Two fp32 values as the hi and lo bf16 terms of an mma operand register each (hi = bf16(v),
-// lo = bf16(v - hi); the first value in the low half).
-__device__ __forceinline__ void splitTerms(float2 v, uint32_t& hi, uint32_t& lo) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(v.x, v.y);
-    const float2 rounded = __bfloat1622float2(h);
-    const __nv_bfloat162 l = __floats2bfloat162_rn(v.x - rounded.x, v.y - rounded.y);
-    hi = *reinterpret_cast<const uint32_t*>(&h);
-    lo = *reinterpret_cast<const uint32_t*>(&l);
+// Issues the copies of a tile's rows into a stage (row-major, kPitch apart).
+__device__ __forceinline__ void copyTile(const TilePages& pages, int rows, bf16* stage) {
+    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    bf16* base = stage + warp * kPitch + 8 * lane;
+    copyTileRows(pages, rows, [&](int r, int m) { return base + 8 * r * kPitch + 256 * m; });
 }
 
 __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAttentionArgs a) {
@@ -93,30 +65,23 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
 
     const int split = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tg = lane & 3;
-    // The context's tiles, split evenly in whole tiles, at least kMinTilesPerSplit per split;
-    // the blocks past the last split in use mark theirs empty.
-    const int64_t visible = static_cast<int64_t>(*a.length) + t + 1;
-    const int64_t contextTiles = (visible + kTile - 1) / kTile;
-    const int64_t splitRows = kTile * max(static_cast<int64_t>(kMinTilesPerSplit),
-                                          (contextTiles + a.splits - 1) / a.splits);
-    const int64_t begin = split * splitRows;
-    if (begin >= visible) {
-        if (tid < kHeads) {
-            mlaSplitMaxima(a, t, tid)[split] = -INFINITY;
-            mlaSplitSums(a, t, tid)[split] = 0.0f;
-        }
+    // The blocks past the last split in use mark theirs empty.
+    const SplitRows range = splitRows(a, split, t);
+    if (range.tiles == 0) {
+        markSplitEmpty(a, split, t);
         return;
     }
-    const int64_t end = min(visible, begin + splitRows);
-    const int tiles = static_cast<int>((end - begin + kTile - 1) / kTile);
+    const int64_t begin = range.begin, end = range.end;
+    const int tiles = range.tiles;
     auto stage = [&](int tile) { return stages + (tile % kStages) * kTile * kPitch; };
     auto rowsOf = [&](int tile) {
         return static_cast<int>(min(static_cast<int64_t>(kTile), end - begin - tile * kTile));
     };
     // The first tiles start streaming before the queries are loaded.
+    TileCursor cursor(a.cache, begin);
     for (int tile = 0; tile < kStages - 1; ++tile) {
         if (tile < tiles)
-            copyTile(a.cache, begin + tile * kTile, rowsOf(tile), stage(tile));
+            copyTile(cursor.next(rowsOf(tile)), rowsOf(tile), stage(tile));
         commitCopies();
     }
 
@@ -162,9 +127,10 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
         const int rows = rowsOf(tile);
         waitCopies<kStages - 2>();  // this thread's copies of `tile` have landed
         __syncthreads();            // everyone's have; everyone is done with tile - 1
-        if (tile + kStages - 1 < tiles)
-            copyTile(a.cache, begin + (tile + kStages - 1) * kTile, rowsOf(tile + kStages - 1),
-                     stage(tile + kStages - 1));
+        if (tile + kStages - 1 < tiles) {
+            const int nextRows = rowsOf(tile + kStages - 1);
+            copyTile(cursor.next(nextRows), nextRows, stage(tile + kStages - 1));
+        }
         commitCopies();
         const bf16* tileRows = stage(tile);
 

@@ -3,8 +3,8 @@
 // swizzled shared-memory layout and its descriptors, the fence / commit / wait of asynchronous
 // groups, and m64n128k16 bf16 products with fp32 accumulators (64 × 128 per warpgroup: thread
 // (warp w of the group, lane = 4 g + tg) holds rows 16 w + g and + 8, columns 8 j + 2 tg and + 1
-// in d[j][0..1] and d[j][2..3], as mma.sync m16n8 tiles do); m64n256k16 with both operands in
-// shared memory has the same layout over 256 columns (d[32][4]).
+// in d[j][0..1] and d[j][2..3], as mma.sync m16n8 tiles do); m64n256k16 and m64n32k16 with both
+// operands in shared memory have the same layout over 256 and 32 columns (d[32][4], d[4][4]).
 //
 // Layout: a tile is cut into slabs of 64 bf16 columns; a slab's rows are 128 bytes, and the
 // 16-byte chunk c of row r sits at r * 128 + ((c ^ (r % 8)) * 16). Slabs start 1024-byte aligned.
@@ -88,6 +88,20 @@ __device__ __forceinline__ void wgmmaWait() {
 }
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// d (64 × 32, fp32) = [d +] A Bᵀ with A (64 × 16) and B (32 × 16) both K-major in shared memory.
+__device__ __forceinline__ void wgmmaShared(float (&d)[4][4], uint64_t a, uint64_t b,
+                                            int accumulate) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n32k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15}, %16, %17, p, 1, "
+        "1, 0, 0;\n}\n"
+        : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]), "+f"(d[1][0]), "+f"(d[1][1]),
+          "+f"(d[1][2]), "+f"(d[1][3]), "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+          "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3])
+        : "l"(a), "l"(b), "r"(accumulate));
+}
+
 // d (64 × 128, fp32) = [d +] A Bᵀ with A (64 × 16) and B (128 × 16) both K-major in shared memory.
 __device__ __forceinline__ void wgmmaShared(float (&d)[16][4], uint64_t a, uint64_t b,
                                             int accumulate) {

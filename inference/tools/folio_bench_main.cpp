@@ -571,12 +571,20 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
         // The attention with its merge alone, against the cache's share of the floor.
         const double attentionUs =
             timeKernel([&](cudaStream_t s) { launchMlaAttention(a, s); }, 50);
+        // On Hopper, the portable mma.sync form of the attention too, for comparison.
+        double portableUs = attentionUs;
+        if (mlaDecodeWgmmaAvailable()) {
+            selectMlaDecodeWgmma(false);
+            portableUs = timeKernel([&](cudaStream_t s) { launchMlaAttention(a, s); }, 50);
+            selectMlaDecodeWgmma(true);
+        }
         const double cacheBytes = static_cast<double>(context) * width * 2;
         const double bytes = cacheBytes + 2.0 * Hm * (nope + dv) * r;
         std::printf(
             "{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,"
-            "\"floor_us\":%.2f,\"attention_us\":%.2f,\"attention_floor_us\":%.2f}\n",
-            static_cast<long long>(context), us, bytes / bandwidth * 1e6, attentionUs,
+            "\"floor_us\":%.2f,\"attention_us\":%.2f,\"attention_mma_sync_us\":%.2f,"
+            "\"attention_floor_us\":%.2f}\n",
+            static_cast<long long>(context), us, bytes / bandwidth * 1e6, attentionUs, portableUs,
             cacheBytes / bandwidth * 1e6);
     }
     mlaPrefillMicro(c);

@@ -11,7 +11,8 @@
 //           the conv window and state carry over) against the CPU recurrence of inference/cpu;
 //   mla     append across a page boundary, append with query absorption, split attention at
 //           decode's grid and at few splits, several tokens, pages of 40 and 16 rows, the merge
-//           over NaN-filled unused splits, value up-projection;
+//           over NaN-filled unused splits (mma.sync and, on Hopper, wgmma forms), value
+//           up-projection;
 //   moe     router (sigmoid, plain and grouped, biased/unbiased weights), combine, gather,
 //           scatter-add, pair grouping, grouped expert products (direct and tiled forms, the
 //           tiled one as mma.sync and, on Hopper, as wgmma);
@@ -1014,85 +1015,97 @@ void testMla(Report& report) {
     struct AttnCase {
         int tokens, context, splits, pageRows;
     };
-    for (const AttnCase ac :
-         {AttnCase{1, 1, 96, pageRows}, AttnCase{1, 300, 96, pageRows},
-          AttnCase{1, 5000, 96, pageRows}, AttnCase{1, 4101, 132, pageRows},
-          AttnCase{1, 3 * pageRows, 132, pageRows}, AttnCase{1, 11999, 8, pageRows},
-          AttnCase{5, 4101, 1, pageRows}, AttnCase{5, 4101, 3, pageRows},
-          AttnCase{3, 8195, 16, pageRows}, AttnCase{2, 1000, 7, 40}, AttnCase{2, 1000, 7, 16}}) {
-        const int T = ac.tokens, past = ac.context - T;
-        // Small pages: a copy of the context's rows in pages of ac.pageRows rows.
-        std::vector<Bf16Buffer> smallPages;
-        std::vector<cu::bf16*> smallPagePtrs;
-        if (ac.pageRows != pageRows) {
-            for (int first = 0; first < ac.context; first += ac.pageRows) {
-                std::vector<uint16_t> rows(sz(ac.pageRows) * width);
-                for (int row = first; row < std::min(ac.context, first + ac.pageRows); ++row)
-                    for (int j = 0; j < width; ++j)
-                        rows[sz(row - first) * width + j] =
-                            floatToBf16(static_cast<float>(cacheAt(row, j)));
-                smallPages.emplace_back(rows);
-                smallPagePtrs.push_back(reinterpret_cast<cu::bf16*>(smallPages.back().get()));
-            }
-        }
-        Device<cu::bf16*> dSmallPageTable(smallPagePtrs);
-        cu::LatentCache caseCache = cache;
-        if (ac.pageRows != pageRows) {
-            caseCache.pages = dSmallPageTable.get();
-            caseCache.pageRows = ac.pageRows;
-        }
-        const auto qLatent = randomFloats(sz(T) * H * r, rng, -3, 3);
-        const auto q = randomFloats(sz(T * qStride), rng, -3, 3);
-        Device<float> dqLatent(qLatent), dq(q), dOut(sz(T) * H * r);
-        Device<float> dPartial(sz(T) * ac.splits * H * (r + 2));
-        cu::launchFillFloat(dPartial.get(), static_cast<int64_t>(dPartial.size()), NAN, nullptr);
-        Device<int32_t> dLength(std::vector<int32_t>{past});
-        const cu::MlaAttentionArgs a{.qLatent = dqLatent.get(),
-                                     .q = dq.get(),
-                                     .qStride = qStride,
-                                     .cache = caseCache,
-                                     .length = dLength.get(),
-                                     .tokens = T,
-                                     .heads = H,
-                                     .nope = kNope,
-                                     .rope = kRope,
-                                     .latentRank = r,
-                                     .splits = ac.splits,
-                                     .scale = scale,
-                                     .partial = dPartial.get(),
-                                     .out = dOut.get()};
-        cu::launchMlaAttention(a, nullptr);
-        const std::string name = "mla_attention_t" + std::to_string(T) + "_ctx" +
-                                 std::to_string(ac.context) + "_splits" +
-                                 std::to_string(ac.splits) + "_pages" + std::to_string(ac.pageRows);
-        finish("launchMlaAttention " + name);
-        std::vector<double> want(dOut.size()), scores;
-        for (int t = 0; t < T; ++t)
-            for (int h = 0; h < H; ++h) {
-                const int64_t visible = past + t + 1;
-                const float* ql = qLatent.data() + (sz(t) * H + h) * r;
-                const float* qpe = q.data() + t * qStride + h * qkDim + kNope;
-                scores.assign(sz(visible), 0.0);
-                double m = -INFINITY;
-                for (int64_t s = 0; s < visible; ++s) {
-                    double acc = 0;
-                    for (int j = 0; j < r; ++j)
-                        acc += ql[j] * cacheAt(s, j);
-                    for (int j = 0; j < kRope; ++j)
-                        acc += qpe[j] * cacheAt(s, r + j);
-                    scores[sz(s)] = scale * acc;
-                    m = std::max(m, scale * acc);
+    // Both tensor-core forms where the device has the Hopper one (the CUDA-core kernel serves
+    // the 16-row pages in either).
+    std::vector<bool> forms{false};
+    if (cu::mlaDecodeWgmmaAvailable())
+        forms.push_back(true);
+    else
+        std::printf("SKIP mla_attention wgmma form: not an sm_90a build on a 9.0 device\n");
+    for (const bool wgmma : forms)
+        for (const AttnCase ac : {AttnCase{1, 1, 96, pageRows}, AttnCase{1, 300, 96, pageRows},
+                                  AttnCase{1, 5000, 96, pageRows}, AttnCase{1, 4101, 132, pageRows},
+                                  AttnCase{1, 3 * pageRows, 132, pageRows},
+                                  AttnCase{1, 11999, 8, pageRows}, AttnCase{5, 4101, 1, pageRows},
+                                  AttnCase{5, 4101, 3, pageRows}, AttnCase{3, 8195, 16, pageRows},
+                                  AttnCase{2, 1000, 7, 40}, AttnCase{2, 1000, 7, 16}}) {
+            cu::selectMlaDecodeWgmma(wgmma);
+            const int T = ac.tokens, past = ac.context - T;
+            // Small pages: a copy of the context's rows in pages of ac.pageRows rows.
+            std::vector<Bf16Buffer> smallPages;
+            std::vector<cu::bf16*> smallPagePtrs;
+            if (ac.pageRows != pageRows) {
+                for (int first = 0; first < ac.context; first += ac.pageRows) {
+                    std::vector<uint16_t> rows(sz(ac.pageRows) * width);
+                    for (int row = first; row < std::min(ac.context, first + ac.pageRows); ++row)
+                        for (int j = 0; j < width; ++j)
+                            rows[sz(row - first) * width + j] =
+                                floatToBf16(static_cast<float>(cacheAt(row, j)));
+                    smallPages.emplace_back(rows);
+                    smallPagePtrs.push_back(reinterpret_cast<cu::bf16*>(smallPages.back().get()));
                 }
-                double total = 0;
-                for (double& sc : scores)
-                    total += sc = std::exp(sc - m);
-                double* o = want.data() + (sz(t) * H + h) * r;
-                for (int64_t s = 0; s < visible; ++s)
-                    for (int j = 0; j < r; ++j)
-                        o[j] += scores[sz(s)] / total * cacheAt(s, j);
             }
-        report.result(name, relL2(dOut.download(), want), 1e-4);
-    }
+            Device<cu::bf16*> dSmallPageTable(smallPagePtrs);
+            cu::LatentCache caseCache = cache;
+            if (ac.pageRows != pageRows) {
+                caseCache.pages = dSmallPageTable.get();
+                caseCache.pageRows = ac.pageRows;
+            }
+            const auto qLatent = randomFloats(sz(T) * H * r, rng, -3, 3);
+            const auto q = randomFloats(sz(T * qStride), rng, -3, 3);
+            Device<float> dqLatent(qLatent), dq(q), dOut(sz(T) * H * r);
+            Device<float> dPartial(sz(T) * ac.splits * H * (r + 2));
+            cu::launchFillFloat(dPartial.get(), static_cast<int64_t>(dPartial.size()), NAN,
+                                nullptr);
+            Device<int32_t> dLength(std::vector<int32_t>{past});
+            const cu::MlaAttentionArgs a{.qLatent = dqLatent.get(),
+                                         .q = dq.get(),
+                                         .qStride = qStride,
+                                         .cache = caseCache,
+                                         .length = dLength.get(),
+                                         .tokens = T,
+                                         .heads = H,
+                                         .nope = kNope,
+                                         .rope = kRope,
+                                         .latentRank = r,
+                                         .splits = ac.splits,
+                                         .scale = scale,
+                                         .partial = dPartial.get(),
+                                         .out = dOut.get()};
+            cu::launchMlaAttention(a, nullptr);
+            const std::string name =
+                std::string(wgmma ? "mla_attention_wgmma" : "mla_attention") + "_t" +
+                std::to_string(T) + "_ctx" + std::to_string(ac.context) + "_splits" +
+                std::to_string(ac.splits) + "_pages" + std::to_string(ac.pageRows);
+            finish("launchMlaAttention " + name);
+            std::vector<double> want(dOut.size()), scores;
+            for (int t = 0; t < T; ++t)
+                for (int h = 0; h < H; ++h) {
+                    const int64_t visible = past + t + 1;
+                    const float* ql = qLatent.data() + (sz(t) * H + h) * r;
+                    const float* qpe = q.data() + t * qStride + h * qkDim + kNope;
+                    scores.assign(sz(visible), 0.0);
+                    double m = -INFINITY;
+                    for (int64_t s = 0; s < visible; ++s) {
+                        double acc = 0;
+                        for (int j = 0; j < r; ++j)
+                            acc += ql[j] * cacheAt(s, j);
+                        for (int j = 0; j < kRope; ++j)
+                            acc += qpe[j] * cacheAt(s, r + j);
+                        scores[sz(s)] = scale * acc;
+                        m = std::max(m, scale * acc);
+                    }
+                    double total = 0;
+                    for (double& sc : scores)
+                        total += sc = std::exp(sc - m);
+                    double* o = want.data() + (sz(t) * H + h) * r;
+                    for (int64_t s = 0; s < visible; ++s)
+                        for (int j = 0; j < r; ++j)
+                            o[j] += scores[sz(s)] / total * cacheAt(s, j);
+                }
+            report.result(name, relL2(dOut.download(), want), 1e-4);
+        }
+    cu::selectMlaDecodeWgmma(true);  // back to the configured choice
 
     // Value up-projection: out[t][h][i] = W_UV_h[i] . oLatent[t][h].
     {
