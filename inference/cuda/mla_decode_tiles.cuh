@@ -62,7 +62,8 @@ struct TilePages {
     }
 };
 
-// A split's tiles in order: one division at the split's start, then kTile rows on per tile.
+// A split's tiles in order: one division at the split's start, then kTile rows on per tile;
+// a page's pointer is read from the table once, and only for a tile that has rows in it.
 class TileCursor {
   public:
     __device__ __forceinline__ TileCursor(const LatentCache& cache, int64_t base)
@@ -75,12 +76,16 @@ class TileCursor {
         p.pageRows = cache_.pageRows;
         p.width = cache_.width;
         p.first = first_;
-        p.here = cache_.pages[page_];
-        p.next = first_ + rows > cache_.pageRows ? cache_.pages[page_ + 1] : p.here;
+        if (here_ == nullptr)  // a new page's first tile
+            here_ = cache_.pages[page_];
+        p.here = here_;
+        const bool spans = first_ + rows > cache_.pageRows;
+        p.next = spans ? cache_.pages[page_ + 1] : here_;
         first_ += kTile;
         if (first_ >= cache_.pageRows) {
             first_ -= cache_.pageRows;
             ++page_;
+            here_ = spans ? p.next : nullptr;  // read when a tile needs it
         }
         return p;
     }
@@ -89,6 +94,7 @@ class TileCursor {
     LatentCache cache_;
     int64_t page_;
     int first_;
+    const bf16* here_ = nullptr;
 };
 
 // Issues a tile's copies (cp.async, 16 bytes each) with 256 threads: warp w (of 8) takes rows

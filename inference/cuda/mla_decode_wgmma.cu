@@ -34,16 +34,16 @@ namespace {
 
 using namespace mla_decode;
 constexpr int kThreads = 256;
-constexpr int kStages = 3;
+constexpr int kStages = 4;
 constexpr int kSlabs = kWidth / 64;          // 64-column slabs of a row
 constexpr int kTileSlabBytes = kTile * 128;  // one slab of a 32-row tile
 constexpr int kStageBytes = kSlabs * kTileSlabBytes;
 constexpr int kQSlabBytes = 64 * 128;  // one slab of the 64 stacked query rows
 constexpr int kQBytes = kSlabs * kQSlabBytes;
 constexpr int kScoreSteps = kWidth / 16 / 2;  // k16 steps of the scores per warpgroup
-constexpr int kExchangeFloats = 128 * 16;     // a warpgroup's partial scores
+constexpr int kExchangeVectors = 2 * 128;     // a warpgroup's partial scores, 8 floats a thread
 constexpr size_t kSharedBytes =
-    kQBytes + kStages * kStageBytes + 2 * kExchangeFloats * sizeof(float) + 1024;
+    kQBytes + kStages * kStageBytes + 2 * kExchangeVectors * sizeof(float4) + 1024;
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 static_assert(kWidth % 64 == 0 && kRank % 256 == 0, "whole slabs; 256 value columns a group");
 static_assert(kScoreSteps * 2 * 16 == kWidth, "the scores' columns split evenly in k16 steps");
@@ -63,25 +63,34 @@ __device__ __forceinline__ void copyTile(const TilePages& pages, int rows, unsig
                  [&](int r, int m) { return base + m * 4 * kTileSlabBytes + r * 8 * 128; });
 }
 
-// Writes query t's stacked two-term rows (see the file comment), scaled by `scale`.
+// Writes query t's stacked two-term rows (see the file comment), scaled by `scale`: thread i
+// takes the 8-column pieces i, i + 256, ... (all of its loads issued before any store).
 __device__ __forceinline__ void stageQueries(const MlaAttentionArgs& a, int t, float scale,
                                              unsigned char* qTile) {
-    constexpr int kChunks = kWidth / 8;
-    for (int i = threadIdx.x; i < kHeads * kChunks; i += kThreads) {
-        const int h = i / kChunks, c = i % kChunks, col = 8 * c;
+    constexpr int kChunks = kWidth / 8, kPieces = kHeads * kChunks / kThreads;
+    static_assert(kPieces * kThreads == kHeads * kChunks, "whole pieces per thread");
+    float v[kPieces][8];
+#pragma unroll
+    for (int n = 0; n < kPieces; ++n) {
+        const int i = static_cast<int>(threadIdx.x) + n * kThreads;
+        const int h = i / kChunks, col = 8 * (i % kChunks);
         const float* src = col < kRank
                                ? a.qLatent + (static_cast<int64_t>(t) * kHeads + h) * kRank + col
                                : a.q + t * a.qStride + static_cast<int64_t>(h) * (a.nope + kRope) +
                                      a.nope + (col - kRank);
-        float v[8];
 #pragma unroll
         for (int k = 0; k < 8; ++k)
-            v[k] = __ldg(src + k) * scale;
+            v[n][k] = __ldg(src + k);
+    }
+#pragma unroll
+    for (int n = 0; n < kPieces; ++n) {
+        const int i = static_cast<int>(threadIdx.x) + n * kThreads;
+        const int h = i / kChunks, c = i % kChunks;
         uint4 hi, lo;
-        splitTerms(make_float2(v[0], v[1]), hi.x, lo.x);
-        splitTerms(make_float2(v[2], v[3]), hi.y, lo.y);
-        splitTerms(make_float2(v[4], v[5]), hi.z, lo.z);
-        splitTerms(make_float2(v[6], v[7]), hi.w, lo.w);
+        splitTerms(make_float2(v[n][0] * scale, v[n][1] * scale), hi.x, lo.x);
+        splitTerms(make_float2(v[n][2] * scale, v[n][3] * scale), hi.y, lo.y);
+        splitTerms(make_float2(v[n][4] * scale, v[n][5] * scale), hi.z, lo.z);
+        splitTerms(make_float2(v[n][6] * scale, v[n][7] * scale), hi.w, lo.w);
         const int row = 16 * (h >> 3) + (h & 7);
         unsigned char* slab = qTile + (c >> 3) * kQSlabBytes;
         *reinterpret_cast<uint4*>(slab + swizzled(row, c & 7)) = hi;
@@ -93,11 +102,12 @@ __device__ __forceinline__ void stageQueries(const MlaAttentionArgs& a, int t, f
 __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     extern __shared__ unsigned char sharedRaw[];
-    unsigned char* shared = reinterpret_cast<unsigned char*>(
-        (reinterpret_cast<uintptr_t>(sharedRaw) + 1023) & ~static_cast<uintptr_t>(1023));
+    // 1024-byte aligned for the swizzled slabs (offsetting the __shared__ array itself keeps
+    // the accesses in the shared address space).
+    unsigned char* shared = sharedRaw + ((1024 - (sharedAddress(sharedRaw) & 1023)) & 1023);
     unsigned char* qTile = shared;
     unsigned char* stages = shared + kQBytes;
-    float* exchange = reinterpret_cast<float*>(stages + kStages * kStageBytes);
+    float4* exchange = reinterpret_cast<float4*>(stages + kStages * kStageBytes);
 
     const int split = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     // The warpgroup, read through a shuffle so the compiler knows it is the same for a warp
@@ -131,21 +141,20 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
     const uint64_t qDesc = descriptor(sharedAddress(qTile), 16, 1024) + 2 * group;
     float o[2][16][4] = {};  // columns 256 group + 128 half + 8 j + 2 tg (+1); rows g, g + 8
     float s[4][4];
+    uint32_t pa[2][4];  // P of the tile before, read by its product still in flight
     float runMax = -INFINITY, runSum = 0.0f;  // head 8 warp + g; the sum over this thread's rows
-    float4* mine = reinterpret_cast<float4*>(exchange + group * kExchangeFloats);
-    const float4* theirs =
-        reinterpret_cast<const float4*>(exchange + (1 - group) * kExchangeFloats);
+    float4* mine = exchange + group * kExchangeVectors;
+    const float4* theirs = exchange + (1 - group) * kExchangeVectors;
 
+    // Per tile j: its scores, the partial sums exchanged, then the tile j + kStages - 1 copies
+    // into the stage of tile j - 1 (whose P·V both warpgroups have waited for by then), the
+    // softmax, and P_j·V_j issued without waiting: it runs while the next tile's barrier and
+    // scores are issued.
     for (int tile = 0; tile < tiles; ++tile) {
         const int rows = rowsOf(tile);
         waitCopies<kStages - 2>();  // this thread's copies of `tile` have landed
         fenceForTensorCores();      // its writes (and the queries) are visible to wgmma
-        __syncthreads();            // everyone's are; everyone is done with tile - 1
-        if (tile + kStages - 1 < tiles) {
-            const int nextRows = rowsOf(tile + kStages - 1);
-            copyTile(cursor.next(nextRows), nextRows, stage(tile + kStages - 1));
-        }
-        commitCopies();
+        __syncthreads();            // everyone's are
         unsigned char* tileRows = stage(tile);
 
         // This warpgroup's partial scores.
@@ -157,25 +166,34 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
             wgmmaShared(s, qDesc + (i >> 1) * (kQSlabBytes >> 4) + (i & 1) * 4,
                         tileDesc + (i >> 1) * (kTileSlabBytes >> 4) + (i & 1) * 4, i > 0);
         wgmmaCommit();
-        wgmmaWait<0>();
+        wgmmaWait<0>();  // the scores, and P·V of the tile before
         pinAccumulators(s);
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-            mine[j * 128 + member] = make_float4(s[j][0], s[j][1], s[j][2], s[j][3]);
-        __syncthreads();
-        // Both groups now add the same two numbers per score (in either order, the same sum).
+        pinAccumulators(o[0]);
+        pinAccumulators(o[1]);
+        pinFragments(pa);
+        // hi row + lo row: columns 8 j + 2 tg and + 1 of the tile, for head 8 warp + g.
         float x[8];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-            const float4 other = theirs[j * 128 + member];
-            s[j][0] += other.x;
-            s[j][1] += other.y;
-            s[j][2] += other.z;
-            s[j][3] += other.w;
-            // hi row + lo row; columns 8 j + 2 tg and + 1 of the tile.
-            const int col = 8 * j + 2 * tg;
-            x[2 * j] = col < rows ? s[j][0] + s[j][2] : -INFINITY;
-            x[2 * j + 1] = col + 1 < rows ? s[j][1] + s[j][3] : -INFINITY;
+            x[2 * j] = s[j][0] + s[j][2];
+            x[2 * j + 1] = s[j][1] + s[j][3];
+        }
+        mine[member] = make_float4(x[0], x[1], x[2], x[3]);
+        mine[128 + member] = make_float4(x[4], x[5], x[6], x[7]);
+        __syncthreads();  // the partial sums are visible; no one reads stage(tile - 1) any more
+        if (tile + kStages - 1 < tiles) {
+            const int nextRows = rowsOf(tile + kStages - 1);
+            copyTile(cursor.next(nextRows), nextRows, stage(tile + kStages - 1));
+        }
+        commitCopies();
+        // Both groups add the same two numbers per score (in either order, the same sum). The
+        // other group writes its half again only after the next tile's first barrier.
+        const float4 lo = theirs[member], hi = theirs[128 + member];
+        const float other[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+#pragma unroll
+        for (int k = 0; k < 8; ++k) {
+            const int col = 8 * (k >> 1) + 2 * tg + (k & 1);
+            x[k] = col < rows ? x[k] + other[k] : -INFINITY;
         }
         float tileMax = x[0];
 #pragma unroll
@@ -204,7 +222,6 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
                         o[half][j][e] *= correction;
         }
         // P as A fragments of the two k16 steps: hi terms in row g, lo terms in row g + 8.
-        uint32_t pa[2][4];
 #pragma unroll
         for (int kk = 0; kk < 2; ++kk) {
             splitTerms(make_float2(p[4 * kk], p[4 * kk + 1]), pa[kk][0], pa[kk][1]);
@@ -214,6 +231,7 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
         // apart, a k16 step 2 KB on.
         pinAccumulators(o[0]);
         pinAccumulators(o[1]);
+        pinFragments(pa);
         wgmmaFence();
 #pragma unroll
         for (int kk = 0; kk < 2; ++kk)
@@ -225,11 +243,11 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
                 wgmmaRegisters(o[half], pa[kk], v + kk * (16 * 128 >> 4));
             }
         wgmmaCommit();
-        wgmmaWait<0>();
-        pinAccumulators(o[0]);
-        pinAccumulators(o[1]);
-        pinFragments(pa);
     }
+    wgmmaWait<0>();
+    pinAccumulators(o[0]);
+    pinAccumulators(o[1]);
+    pinFragments(pa);
 
     runSum += __shfl_xor_sync(0xffffffffu, runSum, 1);
     runSum += __shfl_xor_sync(0xffffffffu, runSum, 2);
