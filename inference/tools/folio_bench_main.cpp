@@ -242,6 +242,43 @@ double timeKernel(const std::function<void(cudaStream_t)>& launch, int iteration
     return percentile(samples, 0.5);
 }
 
+// The same launches captured as one CUDA graph and replayed, as the decode step runs its
+// kernels: per-launch time without the host's launch overhead between them.
+double timeKernelInGraph(const std::function<void(cudaStream_t)>& launch, int iterations) {
+    cudaStream_t stream;
+    BENCH_CUDA(cudaStreamCreate(&stream));
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < iterations; ++i)
+        launch(stream);
+    BENCH_CUDA(cudaStreamEndCapture(stream, &graph));
+    BENCH_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    for (int i = 0; i < 3; ++i)
+        BENCH_CUDA(cudaGraphLaunch(exec, stream));
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    cudaEvent_t start, stop;
+    BENCH_CUDA(cudaEventCreate(&start));
+    BENCH_CUDA(cudaEventCreate(&stop));
+    std::vector<double> samples;
+    for (int rep = 0; rep < 7; ++rep) {
+        BENCH_CUDA(cudaEventRecord(start, stream));
+        BENCH_CUDA(cudaGraphLaunch(exec, stream));
+        BENCH_CUDA(cudaEventRecord(stop, stream));
+        BENCH_CUDA(cudaEventSynchronize(stop));
+        float ms = 0;
+        BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
+        samples.push_back(ms * 1e3 / iterations);
+    }
+    BENCH_CUDA(cudaGetLastError());
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+    return percentile(samples, 0.5);
+}
+
 // The MLA prefill attention kernel alone (expanded form, causal, T queries over T keys, the
 // keys in segments of 16K rows as the engine runs it), in TFLOP/s of useful work.
 void mlaPrefillMicro(const ModelConfig& c) {
@@ -450,12 +487,29 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
     k.heads = H;
     k.headDim = d;
     k.convWidth = W;
-    const double kdaUs = timeKernel([&](cudaStream_t s) { launchKdaSteps(k, s); }, 200);
+    const auto kdaStep = [&](cudaStream_t s) { launchKdaSteps(k, s); };
+    const double kdaUs = timeKernel(kdaStep, 200);
+    const double kdaGraphUs = timeKernelInGraph(kdaStep, 200);
+    // As decode meets it: in a graph, each launch with another layer's state, none of them
+    // still in the L2 cache (32 states of 2 MiB taken in turn).
+    constexpr int kColdStates = 32;
+    float* states = deviceArray<float>(static_cast<size_t>(kColdStates) * H * d * d, owned);
+    double kdaColdUs = 0;
+    if (states != nullptr) {
+        int next = 0;
+        kdaColdUs = timeKernelInGraph(
+            [&](cudaStream_t s) {
+                KdaStepArgs layer = k;
+                layer.state = states + static_cast<size_t>(next++ % kColdStates) * H * d * d;
+                launchKdaSteps(layer, s);
+            },
+            4 * kColdStates);
+    }
     const double kdaFloorUs = 2.0 * 4.0 * H * d * d / bandwidth * 1e6;
     std::printf(
         "{\"bench\":\"kda_decode_step\",\"heads\":%d,\"head_dim\":%d,\"us\":%.2f,"
-        "\"state_floor_us\":%.2f}\n",
-        H, d, kdaUs, kdaFloorUs);
+        "\"us_in_graph\":%.2f,\"us_in_graph_cold_state\":%.2f,\"state_floor_us\":%.2f}\n",
+        H, d, kdaUs, kdaGraphUs, kdaColdUs, kdaFloorUs);
 
     // The decode GEMVs at the model's sizes: achieved bandwidth over the weights they read.
     {
@@ -560,14 +614,14 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
         a.scale = 0.07f;
         a.partial = partial;
         a.out = oLatent;
-        const double us = timeKernel(
-            [&](cudaStream_t s) {
-                launchMlaAppendAndAbsorb(proj + Hm * (nope + rope), S, norm, 1e-6f, cache, length,
-                                         proj, S, kvB, Hm, nope, rope, dv, r, 1, qLatent, s);
-                launchMlaAttention(a, s);
-                launchMlaUpValue(oLatent, kvB, Hm, nope, dv, r, 1, out, s);
-            },
-            50);
+        const auto mlaStep = [&](cudaStream_t s) {
+            launchMlaAppendAndAbsorb(proj + Hm * (nope + rope), S, norm, 1e-6f, cache, length, proj,
+                                     S, kvB, Hm, nope, rope, dv, r, 1, qLatent, s);
+            launchMlaAttention(a, s);
+            launchMlaUpValue(oLatent, kvB, Hm, nope, dv, r, 1, out, s);
+        };
+        const double us = timeKernel(mlaStep, 50);
+        const double graphUs = timeKernelInGraph(mlaStep, 50);
         // The attention with its merge alone, against the cache's share of the floor.
         const double attentionUs =
             timeKernel([&](cudaStream_t s) { launchMlaAttention(a, s); }, 50);
@@ -581,11 +635,11 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
         const double cacheBytes = static_cast<double>(context) * width * 2;
         const double bytes = cacheBytes + 2.0 * Hm * (nope + dv) * r;
         std::printf(
-            "{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,"
+            "{\"bench\":\"mla_decode_step\",\"context\":%lld,\"us\":%.2f,\"us_in_graph\":%.2f,"
             "\"floor_us\":%.2f,\"attention_us\":%.2f,\"attention_mma_sync_us\":%.2f,"
             "\"attention_floor_us\":%.2f}\n",
-            static_cast<long long>(context), us, bytes / bandwidth * 1e6, attentionUs, portableUs,
-            cacheBytes / bandwidth * 1e6);
+            static_cast<long long>(context), us, graphUs, bytes / bandwidth * 1e6, attentionUs,
+            portableUs, cacheBytes / bandwidth * 1e6);
     }
     mlaPrefillMicro(c);
     kdaPrefillMicro(c);
