@@ -213,22 +213,16 @@ T* deviceArray(size_t count, std::vector<void*>& owned) {
     return static_cast<T*>(p);
 }
 
-double timeKernel(const std::function<void(cudaStream_t)>& launch, int iterations,
-                  int warmup = 20) {
-    cudaStream_t stream;
-    BENCH_CUDA(cudaStreamCreate(&stream));
-    for (int i = 0; i < warmup; ++i)
-        launch(stream);
-    BENCH_CUDA(cudaStreamSynchronize(stream));
-    BENCH_CUDA(cudaGetLastError());
+// Median over 7 runs of `run` (which enqueues `iterations` launches on `stream`) of the time
+// per launch in µs, by CUDA events; -1 when a call fails.
+double medianPerLaunch(cudaStream_t stream, int iterations, const std::function<void()>& run) {
     cudaEvent_t start, stop;
     BENCH_CUDA(cudaEventCreate(&start));
     BENCH_CUDA(cudaEventCreate(&stop));
     std::vector<double> samples;
     for (int rep = 0; rep < 7; ++rep) {
         BENCH_CUDA(cudaEventRecord(start, stream));
-        for (int i = 0; i < iterations; ++i)
-            launch(stream);
+        run();
         BENCH_CUDA(cudaEventRecord(stop, stream));
         BENCH_CUDA(cudaEventSynchronize(stop));
         float ms = 0;
@@ -238,8 +232,23 @@ double timeKernel(const std::function<void(cudaStream_t)>& launch, int iteration
     BENCH_CUDA(cudaGetLastError());
     cudaEventDestroy(start);
     cudaEventDestroy(stop);
-    cudaStreamDestroy(stream);
     return percentile(samples, 0.5);
+}
+
+double timeKernel(const std::function<void(cudaStream_t)>& launch, int iterations,
+                  int warmup = 20) {
+    cudaStream_t stream;
+    BENCH_CUDA(cudaStreamCreate(&stream));
+    for (int i = 0; i < warmup; ++i)
+        launch(stream);
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    BENCH_CUDA(cudaGetLastError());
+    const double us = medianPerLaunch(stream, iterations, [&] {
+        for (int i = 0; i < iterations; ++i)
+            launch(stream);
+    });
+    cudaStreamDestroy(stream);
+    return us;
 }
 
 // The same launches captured as one CUDA graph and replayed, as the decode step runs its
@@ -257,26 +266,16 @@ double timeKernelInGraph(const std::function<void(cudaStream_t)>& launch, int it
     for (int i = 0; i < 3; ++i)
         BENCH_CUDA(cudaGraphLaunch(exec, stream));
     BENCH_CUDA(cudaStreamSynchronize(stream));
-    cudaEvent_t start, stop;
-    BENCH_CUDA(cudaEventCreate(&start));
-    BENCH_CUDA(cudaEventCreate(&stop));
-    std::vector<double> samples;
-    for (int rep = 0; rep < 7; ++rep) {
-        BENCH_CUDA(cudaEventRecord(start, stream));
-        BENCH_CUDA(cudaGraphLaunch(exec, stream));
-        BENCH_CUDA(cudaEventRecord(stop, stream));
-        BENCH_CUDA(cudaEventSynchronize(stop));
-        float ms = 0;
-        BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
-        samples.push_back(ms * 1e3 / iterations);
-    }
-    BENCH_CUDA(cudaGetLastError());
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
+    cudaError_t launched = cudaSuccess;
+    const double us = medianPerLaunch(stream, iterations, [&] {
+        if (launched == cudaSuccess)
+            launched = cudaGraphLaunch(exec, stream);
+    });
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
-    return percentile(samples, 0.5);
+    BENCH_CUDA(launched);
+    return us;
 }
 
 // The MLA prefill attention kernel alone (expanded form, causal, T queries over T keys, the
