@@ -25,6 +25,11 @@ constexpr int kMinTilesPerSplit = 2;
 struct SplitRows {
     int64_t begin = 0, end = 0;
     int tiles = 0;
+    // The rows of the split's tile `tile` that are read (kTile but in the last).
+    __device__ __forceinline__ int rowsOf(int tile) const {
+        return static_cast<int>(
+            min(static_cast<int64_t>(kTile), end - begin - static_cast<int64_t>(tile) * kTile));
+    }
 };
 __device__ __forceinline__ SplitRows splitRows(const MlaAttentionArgs& a, int split, int t) {
     const int64_t visible = static_cast<int64_t>(*a.length) + t + 1;

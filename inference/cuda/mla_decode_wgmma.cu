@@ -120,12 +120,10 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
         markSplitEmpty(a, split, t);
         return;
     }
-    const int64_t begin = range.begin, end = range.end;
+    const int64_t begin = range.begin;
     const int tiles = range.tiles;
     auto stage = [&](int tile) { return stages + (tile % kStages) * kStageBytes; };
-    auto rowsOf = [&](int tile) {
-        return static_cast<int>(min(static_cast<int64_t>(kTile), end - begin - tile * kTile));
-    };
+    auto rowsOf = [&](int tile) { return range.rowsOf(tile); };
     // The first tiles start streaming before the queries are staged.
     TileCursor cursor(a.cache, begin);
     for (int tile = 0; tile < kStages - 1; ++tile) {
