@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "device_query.h"
 
+#include "dependent_launch.cuh"
+
 #include <cuda_runtime.h>
 
 namespace folio::inference::cuda {
@@ -14,6 +16,11 @@ int currentComputeCapability() {
         return 0;
     }
     return 10 * major + minor;
+}
+
+bool dependentLaunchSupported() {
+    static const bool supported = currentComputeCapability() >= 90;
+    return supported;
 }
 
 }  // namespace folio::inference::cuda

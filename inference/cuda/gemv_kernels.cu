@@ -2,6 +2,7 @@
 // Matrix-vector products for the decode step, where the weights stream from memory once: each
 // warp reads whole rows with 16-byte loads, the input vector sits in shared memory (normalised
 // there when asked), several rows per warp keep enough loads in flight.
+#include "dependent_launch.cuh"
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -16,6 +17,8 @@ __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
     extern __shared__ float xs[];
     __shared__ float scratch[32];
     const int item = blockIdx.y;
+    // Launched as a dependent of the kernel before it: everything below reads its results.
+    waitForPriorGrid();
     // The matrix of this item (an expert's, through the routing's ids and the table) is looked
     // up before the input is staged, so the two lookups' latency overlaps the staging.
     const int expert = a.ids != nullptr ? a.ids[item] : item;
@@ -74,6 +77,7 @@ __global__ void __launch_bounds__(kThreads) gemvKernel(GemvArgs a) {
         if (lane == 0 && row0 + r < a.rows)
             y[row0 + r] = residual != nullptr ? residual[row0 + r] + value : value;
     }
+    allowDependentLaunch();
 }
 
 template <int kRowsPerWarp>
@@ -81,10 +85,11 @@ void launchWith(const GemvArgs& a, cudaStream_t stream) {
     const unsigned blocks = (a.rows + kWarps * kRowsPerWarp - 1) / (kWarps * kRowsPerWarp);
     const dim3 grid(blocks, a.items);
     const size_t shared = static_cast<size_t>(a.cols) * sizeof(float);
+    // Dependent launches: a product's blocks are set up while the kernel before it drains.
     if (a.up != nullptr || a.upTable != nullptr)
-        gemvKernel<kRowsPerWarp, true><<<grid, kThreads, shared, stream>>>(a);
+        launchDependent(gemvKernel<kRowsPerWarp, true>, grid, kThreads, shared, stream, a);
     else
-        gemvKernel<kRowsPerWarp, false><<<grid, kThreads, shared, stream>>>(a);
+        launchDependent(gemvKernel<kRowsPerWarp, false>, grid, kThreads, shared, stream, a);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include <cooperative_groups.h>
 
 #include "async_copy.cuh"
+#include "dependent_launch.cuh"
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -298,6 +299,7 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(2 * D)
     // once all have arrived at the last cluster barrier.
     if (rank == 0)
         mainConv.store(a.convWindow + part * windowPart + channel, P);
+    allowDependentLaunch();  // o_proj, launched as a dependent, reads `out` after its wait
 }
 
 }  // namespace

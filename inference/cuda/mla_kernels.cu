@@ -10,6 +10,7 @@
 // matrix-vector kernels (absorption, up-projection) read their bf16 weights with 16-byte loads,
 // all of a thread's issued before its products, and reduce across lanes and warps; the merge
 // spreads every head's columns over several blocks.
+#include "dependent_launch.cuh"
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -348,6 +349,7 @@ __global__ void __launch_bounds__(kThreads)
         if (lane == 0 && i0 + row < dv)
             out[(static_cast<int64_t>(t) * heads + h) * dv + i0 + row] = sum;
     }
+    allowDependentLaunch();  // o_proj, a dependent launch, reads `out` after its wait
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // scaled weights; the shared experts appended as extra slots of weight 1; for decode, the
 // router product and the choice in one launch. And the weighted sum of the experts' outputs back
 // into the residual stream.
+#include "dependent_launch.cuh"
 #include "device_math.cuh"
 #include "kernels.h"
 
@@ -254,6 +255,7 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
     chooseExperts(r.select, 0, r.logits);
     if (threadIdx.x == 0)
         *r.blocksDone = 0;
+    allowDependentLaunch();  // the experts' products, dependents, wait for the whole grid
 }
 
 __global__ void combineKernel(float* x, const float* y, const float* weights, int slots,
@@ -268,6 +270,7 @@ __global__ void combineKernel(float* x, const float* y, const float* weights, in
     for (int j = 0; j < slots; ++j)
         acc = fmaf(wt[j], yt[static_cast<int64_t>(j) * hidden + i], acc);
     x[static_cast<int64_t>(t) * hidden + i] += acc;
+    allowDependentLaunch();
 }
 
 __global__ void gatherKernel(const float* x, const int32_t* rows, int width, float* out) {

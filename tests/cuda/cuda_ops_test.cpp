@@ -439,6 +439,49 @@ void testGemv(Report& report) {
         wantSw[r] = plain[r] * sigmoidD(plain[r]) * up[r];
     report.result("gemv_swiglu_dense", relL2(dy.download(), wantSw), 1e-5);
 
+    // Products launched as dependents of one another, each reading the vector the one before it
+    // wrote (as decode chains them): a product that read its input before the previous one had
+    // finished writing it would drift from the reference.
+    {
+        const int n = kHidden, links = 12;
+        const auto sqBits = randomBf16(sz(n) * n, rng, 0.05f);
+        const auto sqF = widen(sqBits);
+        Bf16Buffer dSq(sqBits);
+        const auto start = randomFloats(n, rng, -2, 2);
+        Device<float> ping(start), pong(n);
+        cudaStream_t stream = nullptr;
+        cudaCheck(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "chain stream");
+        std::vector<double> want(start.begin(), start.end());
+        for (int link = 0; link < links; ++link) {
+            float* in = link % 2 == 0 ? ping.get() : pong.get();
+            float* out = link % 2 == 0 ? pong.get() : ping.get();
+            const cu::GemvArgs step{.matrix = bf(dSq),
+                                    .rows = n,
+                                    .cols = n,
+                                    .x = in,
+                                    .normWeight = dNorm.get(),
+                                    .normEps = 1e-5f,
+                                    .residual = in,
+                                    .y = out};
+            cu::launchGemv(step, stream);
+            double squares = 0;
+            for (double v : want)
+                squares += v * v;
+            const double scale = 1.0 / std::sqrt(squares / n + 1e-5);
+            std::vector<double> input(sz(n));
+            for (int i = 0; i < n; ++i)
+                input[sz(i)] = norm[sz(i)] * (want[sz(i)] * scale);
+            const auto product = refGemv({&sqF}, n, n, input, 0);
+            for (int i = 0; i < n; ++i)
+                want[sz(i)] += product[sz(i)];
+        }
+        cudaCheck(cudaGetLastError(), "launchGemv chain (launch)");
+        cudaCheck(cudaStreamSynchronize(stream), "launchGemv chain (execution)");
+        cudaCheck(cudaStreamDestroy(stream), "chain stream");
+        report.result("gemv_dependent_chain_12",
+                      relL2((links % 2 == 0 ? ping : pong).download(), want), 1e-5);
+    }
+
     // Experts: 256-entry tables; the 8 chosen point at distinct matrices, the others at a poison
     // matrix (all 8.0) so a wrong lookup shows. Gate/up [1024][2304], down [2304][1024].
     const auto chosen = distinctIds(kTopK, kExperts, rng);
