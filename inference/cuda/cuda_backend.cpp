@@ -804,8 +804,11 @@ class CudaBackend final : public Backend {
         return {};
     }
 
-    Status kdaSteps(int64_t i, DeviceState& s, int T) {
-        launchKdaSteps(kdaArgs(i, s, T), stream_);
+    // `stateSettled`: the kernel just before did not write the state (see KdaStepArgs).
+    Status kdaSteps(int64_t i, DeviceState& s, int T, bool stateSettled = false) {
+        KdaStepArgs a = kdaArgs(i, s, T);
+        a.stateSettled = stateSettled;
+        launchKdaSteps(a, stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
         return {};
     }
@@ -1194,7 +1197,7 @@ class CudaBackend final : public Backend {
                 low.y = x.gates;
                 low.yItemStride = P;
                 launchGemv(low, stream_);
-                FOLIO_TRY(kdaSteps(i, s, 1));
+                FOLIO_TRY(kdaSteps(i, s, 1, /*stateSettled=*/true));  // after the gates' product
                 gemv(k.oProj, x.attended, nullptr, 0, x.x, x.x);
             } else {
                 const MlaDevice& m = L.mla;

@@ -130,6 +130,10 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(2 * D)
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int firstColumn = rank * kColumns;
 
+    // A dependent launch: the projections come from the kernels just before this one, and so may
+    // the state unless the caller says otherwise.
+    if (!a.stateSettled)
+        waitForPriorGrid();
     // The state slice, into shared memory; nothing below waits for it until the first barrier.
     float* state = a.state + static_cast<int64_t>(head) * D * D + firstColumn;
     for (int chunk = tid; chunk < D * kChunksPerRow; chunk += kThreads) {
@@ -138,6 +142,8 @@ __global__ void __cluster_dims__(kClusterBlocks, 1, 1) __launch_bounds__(2 * D)
                state + static_cast<int64_t>(row) * D + 4 * piece, true);
     }
     commitCopies();
+    if (a.stateSettled)
+        waitForPriorGrid();
     clusterArriveRelaxed();
 
     // Roles: thread r < D convolves q channel r and computes its decay; thread D + r convolves
@@ -313,9 +319,9 @@ void launchKdaSteps(const KdaStepArgs& a, cudaStream_t stream) {
         return;
     const dim3 grid(a.heads * kClusterBlocks);
     if (a.headDim == 128)
-        kdaStepKernel<128><<<grid, 2 * 128, 0, stream>>>(a);
+        launchDependent(kdaStepKernel<128>, grid, 2 * 128, 0, stream, a);
     else if (a.headDim == 64)
-        kdaStepKernel<64><<<grid, 2 * 64, 0, stream>>>(a);
+        launchDependent(kdaStepKernel<64>, grid, 2 * 64, 0, stream, a);
 }
 
 }  // namespace folio::inference::cuda

@@ -71,6 +71,9 @@ struct KdaStepArgs {
     float eps = 0;
     float* out = nullptr;  // [tokens][P]
     int tokens = 0, heads = 0, headDim = 0, convWidth = 0;
+    // The launch before this one on the stream did not write the state (decode: it was written a
+    // whole step earlier), so its copies may start while that kernel finishes.
+    bool stateSettled = false;
 };
 bool kdaHeadDimSupported(int headDim);
 void launchKdaSteps(const KdaStepArgs& args, cudaStream_t stream);

@@ -23,6 +23,7 @@
 //    (4 m64n128k16 with P from registers); the hi and lo rows are added at the end.
 // Built only for sm_90a; launchMlaAttention runs it where mlaDecodeWgmmaAvailable() says so.
 #include "async_copy.cuh"
+#include "dependent_launch.cuh"
 #include "device_query.h"
 #include "kernels.h"
 #include "mbarrier.cuh"
@@ -115,6 +116,7 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
     const int group = __shfl_sync(0xffffffffu, tid >> 7, 0);
     const int member = tid & 127, warp = (tid >> 5) & 3;
     const int lane = tid & 31, tg = lane & 3;
+    waitForPriorGrid();  // a dependent launch: the newest cache row and the queries come before
     const SplitRows range = splitRows(a, split, t);
     if (range.tiles == 0) {
         markSplitEmpty(a, split, t);
@@ -263,6 +265,7 @@ __global__ void __launch_bounds__(kThreads, 1) decodeWgmmaKernel(MlaAttentionArg
             *reinterpret_cast<float2*>(out + col) =
                 make_float2(o[half][j][0] + o[half][j][2], o[half][j][1] + o[half][j][3]);
         }
+    allowDependentLaunch();  // the merge, a dependent launch, waits for the whole grid
 #endif
 }
 
@@ -291,7 +294,7 @@ void selectMlaDecodeWgmma(bool wgmma) {
 bool launchMlaDecodeWgmma(const MlaAttentionArgs& a, cudaStream_t stream) {
     if (!useWgmma)
         return false;
-    decodeWgmmaKernel<<<dim3(a.splits, a.tokens), kThreads, kSharedBytes, stream>>>(a);
+    launchDependent(decodeWgmmaKernel, dim3(a.splits, a.tokens), kThreads, kSharedBytes, stream, a);
     return true;
 }
 

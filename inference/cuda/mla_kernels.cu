@@ -135,10 +135,12 @@ __global__ void __launch_bounds__(kThreads) appendKernel(AppendArgs a) {
 // dependent loads), the others absorb its query.
 __global__ void __launch_bounds__(kThreads)
     appendAbsorbKernel(AppendArgs append, AbsorbArgs absorb) {
+    waitForPriorGrid();
     if (blockIdx.x == 0)
         appendRow(append, blockIdx.y);
     else
         absorbColumns(absorb, blockIdx.x - 1, blockIdx.y);
+    allowDependentLaunch();
 }
 
 // grid (splits, T). Shared: q [H][width] f32 | o [H][r] f32 | m, l [H] | p [warps][32] |
@@ -153,6 +155,7 @@ __global__ void __launch_bounds__(kThreads) attentionKernel(MlaAttentionArgs a) 
     float* ps = ls + H;
     bf16* tile = reinterpret_cast<bf16*>(ps + kWarps * 32);
 
+    waitForPriorGrid();
     const int split = blockIdx.x, t = blockIdx.y;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     // Short contexts use fewer splits than the grid has blocks (the grid is fixed inside the
@@ -249,6 +252,7 @@ constexpr int kCombineWarps = 16;    // per block: each sums every 16th split
 __global__ void __launch_bounds__(32 * kCombineWarps) combineKernel(MlaAttentionArgs a) {
     extern __shared__ float weights[];  // [splits]
     __shared__ float columnSums[kCombineWarps][kCombineColumns];
+    waitForPriorGrid();
     const int h = blockIdx.x, t = blockIdx.z, r = a.latentRank;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const float* maxima = mlaSplitMaxima(a, t, h);
@@ -300,6 +304,7 @@ __global__ void __launch_bounds__(32 * kCombineWarps) combineKernel(MlaAttention
             sum += columnSums[w][threadIdx.x];
         a.out[(static_cast<int64_t>(t) * a.heads + h) * r + column] = sum / total;
     }
+    allowDependentLaunch();
 }
 
 constexpr int kUpRowsPerWarp = 2;
@@ -310,6 +315,7 @@ constexpr int kUpRowsPerWarp = 2;
 __global__ void __launch_bounds__(kThreads)
     upValueKernel(const float* oLatent, const bf16* kvB, int heads, int nope, int dv, int rank,
                   float* out) {
+    waitForPriorGrid();
     const int h = blockIdx.x, t = blockIdx.z;
     const int lane = threadIdx.x & 31;
     const int i0 = (blockIdx.y * kWarps + (threadIdx.x >> 5)) * kUpRowsPerWarp;
@@ -369,7 +375,7 @@ void launchMlaAppendAndAbsorb(const float* kvA, int64_t kvAStride, const float* 
     const AppendArgs append{kvA, kvAStride, latentNorm, eps, latentRank, cache, length};
     const AbsorbArgs absorb{q, qStride, kvB, heads, nope, rope, valueDim, latentRank, qLatent};
     const int blocks = 1 + heads * ((latentRank + kAbsorbColumns - 1) / kAbsorbColumns);
-    appendAbsorbKernel<<<dim3(blocks, tokens), kThreads, 0, stream>>>(append, absorb);
+    launchDependent(appendAbsorbKernel, dim3(blocks, tokens), kThreads, 0, stream, append, absorb);
 }
 
 size_t mlaAttentionSharedBytes(int heads, int latentRank, int rope) {
@@ -396,17 +402,19 @@ void launchMlaAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
             launchMlaTensorCoreAttention(a, stream);
     } else {
         const size_t shared = mlaAttentionSharedBytes(a.heads, a.latentRank, a.rope);
-        attentionKernel<<<dim3(a.splits, a.tokens), kThreads, shared, stream>>>(a);
+        launchDependent(attentionKernel, dim3(a.splits, a.tokens), kThreads, shared, stream, a);
     }
-    combineKernel<<<dim3(a.heads, (a.latentRank + kCombineColumns - 1) / kCombineColumns, a.tokens),
-                    32 * kCombineWarps, a.splits * sizeof(float), stream>>>(a);
+    launchDependent(combineKernel,
+                    dim3(a.heads, (a.latentRank + kCombineColumns - 1) / kCombineColumns, a.tokens),
+                    32 * kCombineWarps, a.splits * sizeof(float), stream, a);
 }
 
 void launchMlaUpValue(const float* oLatent, const bf16* kvB, int heads, int nope, int valueDim,
                       int latentRank, int tokens, float* out, cudaStream_t stream) {
     constexpr int kRowsPerBlock = kWarps * kUpRowsPerWarp;
-    upValueKernel<<<dim3(heads, (valueDim + kRowsPerBlock - 1) / kRowsPerBlock, tokens), kThreads,
-                    0, stream>>>(oLatent, kvB, heads, nope, valueDim, latentRank, out);
+    launchDependent(upValueKernel,
+                    dim3(heads, (valueDim + kRowsPerBlock - 1) / kRowsPerBlock, tokens), kThreads,
+                    0, stream, oLatent, kvB, heads, nope, valueDim, latentRank, out);
 }
 
 }  // namespace folio::inference::cuda

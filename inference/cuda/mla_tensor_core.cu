@@ -16,6 +16,7 @@
 // (hi + lo), so the result keeps close to fp32 accuracy (a single term would leave ~1e-3 relative
 // error in the output). Writes the split results in the layout of kernels.h (mlaSplitOutputs).
 #include "async_copy.cuh"
+#include "dependent_launch.cuh"
 #include "kernels.h"
 #include "mla_decode_tiles.cuh"
 #include "mma.cuh"
@@ -65,6 +66,7 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
 
     const int split = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
     const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, tg = lane & 3;
+    waitForPriorGrid();  // a dependent launch: the newest cache row and the queries come before
     // The blocks past the last split in use mark theirs empty.
     const SplitRows range = splitRows(a, split, t);
     if (range.tiles == 0) {
@@ -265,6 +267,7 @@ __global__ void __launch_bounds__(kThreads, 1) tensorCoreAttentionKernel(MlaAtte
                     make_float2(o[mt][nt][2 * half], o[mt][nt][2 * half + 1]);
         }
     }
+    allowDependentLaunch();  // the merge, a dependent launch, waits for the whole grid
 }
 
 }  // namespace
@@ -280,7 +283,8 @@ cudaError_t configureMlaTensorCoreAttention() {
 }
 
 void launchMlaTensorCoreAttention(const MlaAttentionArgs& a, cudaStream_t stream) {
-    tensorCoreAttentionKernel<<<dim3(a.splits, a.tokens), kThreads, kSharedBytes, stream>>>(a);
+    launchDependent(tensorCoreAttentionKernel, dim3(a.splits, a.tokens), kThreads, kSharedBytes,
+                    stream, a);
 }
 
 }  // namespace folio::inference::cuda

@@ -212,6 +212,7 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
         const int k = lane * 8 + j * 256;
         early[j] = active && k < D ? __ldg(reinterpret_cast<const uint4*>(row + k)) : uint4{};
     }
+    waitForPriorGrid();  // a dependent launch: x comes from the kernel before
     prefetchToL1(r.normWeight, D);
     prefetchToL1(r.select.correctionBias, r.select.experts);  // for the last block's choice
     for (int i = threadIdx.x; i < D; i += kThreads)
@@ -260,6 +261,7 @@ __global__ void __launch_bounds__(kThreads) routeKernel(MoeRouteArgs r) {
 
 __global__ void combineKernel(float* x, const float* y, const float* weights, int slots,
                               int hidden) {
+    waitForPriorGrid();
     const int t = blockIdx.y;
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= hidden)
@@ -300,13 +302,13 @@ void launchMoeRoute(const MoeRouteArgs& args, cudaStream_t stream) {
     r.select.logits = r.logits;
     const int warps = kThreads / 32;
     const int blocks = (r.select.experts + warps - 1) / warps;
-    routeKernel<<<blocks, kThreads, sizeof(float) * r.hidden, stream>>>(r);
+    launchDependent(routeKernel, blocks, kThreads, sizeof(float) * r.hidden, stream, r);
 }
 
 void launchMoeCombine(float* x, const float* y, const float* weights, int tokens, int slots,
                       int hidden, cudaStream_t stream) {
-    combineKernel<<<dim3((hidden + 255) / 256, tokens), 256, 0, stream>>>(x, y, weights, slots,
-                                                                          hidden);
+    launchDependent(combineKernel, dim3((hidden + 255) / 256, tokens), 256, 0, stream, x, y,
+                    weights, slots, hidden);
 }
 
 void launchGatherRows(const float* x, const int32_t* rows, int count, int width, float* out,

@@ -490,7 +490,8 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
     const double kdaUs = timeKernel(kdaStep, 200);
     const double kdaGraphUs = timeKernelInGraph(kdaStep, 200);
     // As decode meets it: in a graph, each launch with another layer's state, none of them
-    // still in the L2 cache (32 states of 2 MiB taken in turn).
+    // still in the L2 cache (32 states of 2 MiB taken in turn), whose copies may start before
+    // the launch before it ends (KdaStepArgs::stateSettled).
     constexpr int kColdStates = 32;
     float* states = deviceArray<float>(static_cast<size_t>(kColdStates) * H * d * d, owned);
     double kdaColdUs = 0;
@@ -500,6 +501,7 @@ void microBenchmarks(const ModelConfig& c, double bandwidth) {
             [&](cudaStream_t s) {
                 KdaStepArgs layer = k;
                 layer.state = states + static_cast<size_t>(next++ % kColdStates) * H * d * d;
+                layer.stateSettled = true;  // each state written 32 launches earlier
                 launchKdaSteps(layer, s);
             },
             4 * kColdStates);

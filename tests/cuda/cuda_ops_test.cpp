@@ -742,7 +742,8 @@ void testKda(Report& report, int headDim) {
                                 .tokens = T,
                                 .heads = H,
                                 .headDim = d,
-                                .convWidth = kConvWidth};
+                                .convWidth = kConvWidth,
+                                .stateSettled = false};  // steps follow each other on one state
         if (!cu::kdaHeadDimSupported(d))
             throw std::runtime_error("kdaHeadDimSupported(" + std::to_string(d) + ") is false");
         cu::launchKdaSteps(a, nullptr);
