@@ -3,7 +3,9 @@
 // and the KDA state fp32, the MLA cache bf16 in pages. Launchers only enqueue work: they never
 // synchronise and never allocate; the caller checks cudaGetLastError() after launching.
 // Kernels that run inside the captured decode step read the sequence length from device memory
-// (`length`), so one captured graph serves every step.
+// (`length`), so one captured graph serves every step. The decode kernels are launched as
+// programmatic dependents (dependent_launch.cuh): each waits for the grid before it ahead of
+// any read of its results, so callers see the usual stream order.
 #pragma once
 
 #include <cuda_bf16.h>
