@@ -11,6 +11,8 @@
 
 #include <utility>
 
+#include "device_query.h"
+
 namespace folio::inference::cuda {
 
 __device__ __forceinline__ void waitForPriorGrid() {
@@ -24,9 +26,6 @@ __device__ __forceinline__ void allowDependentLaunch() {
     asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
-
-// Whether launches on this device may use the attribute (read once per process).
-bool dependentLaunchSupported();
 
 // kernel<<<grid, block, shared, stream>>>(args...) with programmatic stream serialisation
 // where the device supports it. The launch error, if any, is left for cudaGetLastError.

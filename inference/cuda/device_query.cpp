@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include "device_query.h"
 
-#include "dependent_launch.cuh"
-
 #include <cuda_runtime.h>
 
 namespace folio::inference::cuda {

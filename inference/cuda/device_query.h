@@ -9,4 +9,7 @@ namespace folio::inference::cuda {
 // it cannot be read (no device, a broken context).
 int currentComputeCapability();
 
+// Whether launches may use programmatic dependent launch (9.0 or newer; read once per process).
+bool dependentLaunchSupported();
+
 }  // namespace folio::inference::cuda
