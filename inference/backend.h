@@ -75,6 +75,29 @@ class Backend {
         return {};
     }
 
+    // For benchmarks: when on, each decode step is captured afresh with CUDA events where its
+    // work switches from one part to the next (embedding and sampling, the projections, the KDA
+    // step, the MLA attention, the routing, the experts, ...), and decodePartTimes() returns
+    // each part's GPU time and the bytes it must move at least, summed since the last reset.
+    // The marks end the dependent launches at each boundary, so the parts add up to somewhat
+    // more than an unmarked step.
+    struct DecodePartTime {
+        std::string name;
+        double seconds = 0, bytes = 0;
+    };
+    virtual void timeDecodeParts(bool on) { (void)on; }
+    // For benchmarks: decode steps from now on leave out the kernels of the named part (their
+    // outputs keep whatever they last held, so the results are wrong), to time the step without
+    // them; an empty name restores the whole step.
+    virtual Status omitDecodePart(const std::string& name) {
+        (void)name;
+        return makeError(ErrorCode::Unsupported, this->name(), " cannot leave out decode parts");
+    }
+    virtual std::vector<DecodePartTime> decodePartTimes(bool reset) {
+        (void)reset;
+        return {};
+    }
+
     // Runs decoder layer `layer` alone on given inputs [tokens, hidden] from `state`, appending
     // to that layer's part of the state. For layer-by-layer checks against a reference.
     virtual Status runLayer(int64_t layer, BackendState& state, std::span<const float> input,

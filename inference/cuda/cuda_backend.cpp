@@ -43,6 +43,21 @@ constexpr int kLogitsRowsPerBatch = 64;
 // The largest prefill call the work buffers are planned for (about 0.5 MB of them per token):
 // longer calls re-read every expert's weights and re-expand the attention cache less often.
 constexpr int64_t kMaxForwardTokens = 32768;
+// The parts a profiled decode step is split into (the decode timer's names, in order).
+enum class DecodePart : int {
+    EmbedAndSample = 0,
+    KdaProjections,
+    KdaStep,
+    MlaProjection,
+    MlaAttention,
+    OutProjection,
+    Routing,
+    Experts,
+    SharedExpert,
+    Combine,
+    DenseMlp,
+    LmHead,
+};
 constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
 
 const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
@@ -195,6 +210,30 @@ class CudaBackend final : public Backend {
         auto out = timer_.seconds();
         if (reset)
             timer_.reset();
+        return out;
+    }
+    void timeDecodeParts(bool on) override { decodeTimer_.enable(on); }
+    Status omitDecodePart(const std::string& name) override {
+        if (name.empty()) {
+            omittedPart_ = -1;
+            return {};
+        }
+        const auto names = decodeTimer_.seconds();
+        for (size_t i = 1; i < names.size(); ++i) {  // 0, embedding and sampling, is kept
+            if (names[i].first == name) {
+                omittedPart_ = static_cast<int>(i);
+                return {};
+            }
+        }
+        return makeError(ErrorCode::InvalidArgument, "no decode part ", name, " can be left out");
+    }
+    std::vector<DecodePartTime> decodePartTimes(bool reset) override {
+        std::vector<DecodePartTime> out;
+        const auto seconds = decodeTimer_.seconds();
+        for (size_t i = 0; i < seconds.size(); ++i)
+            out.push_back({seconds[i].first, seconds[i].second, decodeTimer_.bytes()[i]});
+        if (reset)
+            decodeTimer_.reset();
         return out;
     }
     std::string name() const override { return cat("cuda (bf16, ", deviceName_, ")"); }
@@ -441,6 +480,7 @@ class CudaBackend final : public Backend {
         std::swap(target.deviceLength, s.deviceLength);
         std::swap(target.seen, s.seen);
         std::swap(target.decodeGraph, s.decodeGraph);
+        std::swap(target.decodeGraphOmits, s.decodeGraphOmits);
         target.length = length;
         return {};
     }
@@ -1170,23 +1210,39 @@ class CudaBackend final : public Backend {
 
     // ---- decode: one token, fused kernels, captured once per sequence ----
 
+    // Marks the decode step's work from here on as `part`, which must move `bytes` at least
+    // (a no-op unless the step is being profiled).
+    Status decodePart(DecodePart part, double bytes) {
+        decodeTimer_.addBytes(part, bytes);
+        return decodeTimer_.mark(part, stream_);
+    }
+    bool omitted(DecodePart part) const { return static_cast<int>(part) == omittedPart_; }
+    static double bytesOf(const Matrix& m) {
+        return 2.0 * static_cast<double>(m.rows) * static_cast<double>(m.cols);
+    }
+
     Status enqueueDecode(DeviceState& s) {
         const ModelConfig& c = config_;
         Scratch& x = scratch_;
         const int D = static_cast<int>(c.hiddenSize);
         const float eps = static_cast<float>(c.rmsNormEps);
+        FOLIO_TRY(decodePart(DecodePart::EmbedAndSample, 2.0 * D));
         FOLIO_CUDA_TRY(cudaMemcpyAsync(x.params, hostParams_, sizeof(SampleParams),
                                        cudaMemcpyHostToDevice, stream_));
         const int32_t* input = &x.params->inputToken;
         launchMarkSeen(s.seen, input, 1, stream_);
         launchEmbed(model_.embed.data, input, 1, D, x.x, stream_);
+        const auto kdaLayers = static_cast<double>(c.countLayers(LayerKind::Kda));
         for (int64_t i = 0; i < c.numLayers; ++i) {
             const LayerDevice& L = model_.layers[sz(i)];
             if (L.kind == LayerKind::Kda) {
                 const KdaDevice& k = L.kda;
                 const int H = static_cast<int>(c.kdaNumHeads), d = static_cast<int>(c.kdaHeadDim);
                 const int P = H * d;
-                gemv(k.inProj, x.x, L.inputNorm, eps, x.proj);
+                FOLIO_TRY(decodePart(DecodePart::KdaProjections,
+                                     bytesOf(k.inProj) + bytesOf(k.fB) + bytesOf(k.gB)));
+                if (!omitted(DecodePart::KdaProjections))
+                    gemv(k.inProj, x.x, L.inputNorm, eps, x.proj);
                 GemvArgs low;
                 low.table = k.lowRankTable;
                 low.rows = P;
@@ -1196,19 +1252,39 @@ class CudaBackend final : public Backend {
                 low.xItemStride = d;
                 low.y = x.gates;
                 low.yItemStride = P;
-                launchGemv(low, stream_);
-                FOLIO_TRY(kdaSteps(i, s, 1, /*stateSettled=*/true));  // after the gates' product
-                gemv(k.oProj, x.attended, nullptr, 0, x.x, x.x);
+                if (!omitted(DecodePart::KdaProjections))
+                    launchGemv(low, stream_);
+                // The layer's state and window, read and written.
+                FOLIO_TRY(decodePart(DecodePart::KdaStep,
+                                     2.0 * static_cast<double>(s.kdaBytes) / kdaLayers));
+                if (!omitted(DecodePart::KdaStep))
+                    FOLIO_TRY(kdaSteps(i, s, 1, /*stateSettled=*/true));  // after the gates
+                FOLIO_TRY(decodePart(DecodePart::OutProjection, bytesOf(k.oProj)));
+                if (!omitted(DecodePart::OutProjection))
+                    gemv(k.oProj, x.attended, nullptr, 0, x.x, x.x);
             } else {
                 const MlaDevice& m = L.mla;
-                gemv(m.inProj, x.x, L.inputNorm, eps, x.proj);
-                FOLIO_TRY(mlaAttention(i, s, 1, kDecodeSplits));
-                gemv(m.oProj, x.attended, nullptr, 0, x.x, x.x);
+                FOLIO_TRY(decodePart(DecodePart::MlaProjection, bytesOf(m.inProj)));
+                if (!omitted(DecodePart::MlaProjection))
+                    gemv(m.inProj, x.x, L.inputNorm, eps, x.proj);
+                // The cache with the new row, and kv_b (absorbed into the queries, then W_UV).
+                const double width = static_cast<double>(c.kvLoraRank + c.qkRopeHeadDim);
+                FOLIO_TRY(
+                    decodePart(DecodePart::MlaAttention,
+                               2.0 * width * static_cast<double>(s.length + 1) + bytesOf(m.kvB)));
+                if (!omitted(DecodePart::MlaAttention))
+                    FOLIO_TRY(mlaAttention(i, s, 1, kDecodeSplits));
+                FOLIO_TRY(decodePart(DecodePart::OutProjection, bytesOf(m.oProj)));
+                if (!omitted(DecodePart::OutProjection))
+                    gemv(m.oProj, x.attended, nullptr, 0, x.x, x.x);
             }
-            decodeFfn(L, eps);
+            FOLIO_TRY(decodeFfn(L, eps));
             FOLIO_CUDA_TRY(cudaGetLastError());
         }
-        gemv(model_.lmHead, x.x, model_.finalNorm, eps, x.logits);
+        FOLIO_TRY(decodePart(DecodePart::LmHead, bytesOf(model_.lmHead)));
+        if (!omitted(DecodePart::LmHead))
+            gemv(model_.lmHead, x.x, model_.finalNorm, eps, x.logits);
+        FOLIO_TRY(decodePart(DecodePart::EmbedAndSample, 0));
         launchSample(x.logits, static_cast<int>(c.vocabSize), x.params, s.seen, x.nextToken,
                      stream_);
         FOLIO_CUDA_TRY(cudaGetLastError());
@@ -1249,11 +1325,14 @@ class CudaBackend final : public Backend {
         gemv(m.down, act, nullptr, 0, scratch_.x, scratch_.x);
     }
 
-    void decodeFfn(const LayerDevice& L, float eps) {
+    Status decodeFfn(const LayerDevice& L, float eps) {
         const FfnDevice& f = L.ffn;
         if (!f.moe) {
-            swigluGemv(f.dense, L.postAttentionNorm, eps, scratch_.act);
-            return;
+            FOLIO_TRY(
+                decodePart(DecodePart::DenseMlp, bytesOf(f.dense.gateUp) + bytesOf(f.dense.down)));
+            if (!omitted(DecodePart::DenseMlp))
+                swigluGemv(f.dense, L.postAttentionNorm, eps, scratch_.act);
+            return {};
         }
         const ModelConfig& c = config_;
         Scratch& x = scratch_;
@@ -1271,7 +1350,10 @@ class CudaBackend final : public Backend {
         route.select.sharedSlots = f.sharedInTable ? 1 : 0;
         route.normalizedOut = x.normed;  // RMSNorm(x), computed once for the experts' products
         const int slots = K + route.select.sharedSlots;
-        launchMoeRoute(route, stream_);
+        FOLIO_TRY(decodePart(DecodePart::Routing, bytesOf(f.router)));
+        if (!omitted(DecodePart::Routing))
+            launchMoeRoute(route, stream_);
+        FOLIO_TRY(decodePart(DecodePart::Experts, 3.0 * 2.0 * slots * static_cast<double>(I) * D));
         GemvArgs up;
         up.table = f.gateTable;
         up.upTable = f.upTable;
@@ -1282,7 +1364,8 @@ class CudaBackend final : public Backend {
         up.x = x.normed;
         up.y = x.act;
         up.yItemStride = I;
-        launchGemv(up, stream_);
+        if (!omitted(DecodePart::Experts))
+            launchGemv(up, stream_);
         GemvArgs down;
         down.table = f.downTable;
         down.ids = x.slotIds;
@@ -1293,32 +1376,70 @@ class CudaBackend final : public Backend {
         down.xItemStride = I;
         down.y = x.expertOut;
         down.yItemStride = D;
-        launchGemv(down, stream_);
+        if (!omitted(DecodePart::Experts))
+            launchGemv(down, stream_);
         // Every input has read x before the shared expert and the combine write it.
-        if (f.hasShared && !f.sharedInTable)
-            swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
-        launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, slots, D, stream_);
+        if (f.hasShared && !f.sharedInTable) {
+            FOLIO_TRY(decodePart(DecodePart::SharedExpert,
+                                 bytesOf(f.shared.gateUp) + bytesOf(f.shared.down)));
+            if (!omitted(DecodePart::SharedExpert))
+                swigluGemv(f.shared, L.postAttentionNorm, eps, x.gateUp);
+        }
+        FOLIO_TRY(decodePart(DecodePart::Combine, 0));
+        if (!omitted(DecodePart::Combine))
+            launchMoeCombine(x.x, x.expertOut, x.slotWeights, 1, slots, D, stream_);
+        return {};
     }
+    // The decode step captured as a graph; when profiled, with the decode timer's marks in it.
+    Result<cudaGraphExec_t> captureDecode(DeviceState& s) {
+        cudaGraph_t graph = nullptr;
+        FOLIO_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+        Status enqueued = enqueueDecode(s);
+        if (enqueued.ok())
+            enqueued = decodeTimer_.finish(stream_);
+        const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+        if (!enqueued.ok() || ended != cudaSuccess) {
+            decodeTimer_.discard();
+            if (graph)
+                cudaGraphDestroy(graph);
+            FOLIO_TRY(enqueued);
+            FOLIO_CUDA_TRY(ended);
+        }
+        cudaGraphExec_t exec = nullptr;
+        const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+        cudaGraphDestroy(graph);
+        if (made != cudaSuccess)
+            decodeTimer_.discard();
+        FOLIO_CUDA_TRY(made);
+        return exec;
+    }
+
     Status decodeStep(DeviceState& s, const SampleParams& params) {
         FOLIO_TRY(reserveRows(s, s.length + 1));
         *hostParams_ = params;
-        if (s.decodeGraph == nullptr) {
-            cudaGraph_t graph = nullptr;
-            FOLIO_CUDA_TRY(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
-            Status enqueued = enqueueDecode(s);
-            const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
-            if (!enqueued.ok()) {
-                if (graph)
-                    cudaGraphDestroy(graph);
-                return enqueued;
+        if (decodeTimer_.enabled()) {
+            // Captured afresh (the marks' events belong to this one graph), run, then timed.
+            FOLIO_ASSIGN_OR_RETURN(cudaGraphExec_t marked, captureDecode(s));
+            cudaError_t ran = cudaGraphLaunch(marked, stream_);
+            if (ran == cudaSuccess)
+                ran = cudaStreamSynchronize(stream_);
+            cudaGraphExecDestroy(marked);
+            if (ran != cudaSuccess)
+                decodeTimer_.discard();
+            FOLIO_CUDA_TRY(ran);
+            FOLIO_TRY(decodeTimer_.accumulate());
+        } else {
+            if (s.decodeGraph != nullptr && s.decodeGraphOmits != omittedPart_) {
+                cudaGraphExecDestroy(s.decodeGraph);
+                s.decodeGraph = nullptr;
             }
-            FOLIO_CUDA_TRY(ended);
-            const cudaError_t made = cudaGraphInstantiate(&s.decodeGraph, graph, 0);
-            cudaGraphDestroy(graph);
-            FOLIO_CUDA_TRY(made);
+            if (s.decodeGraph == nullptr) {
+                FOLIO_ASSIGN_OR_RETURN(s.decodeGraph, captureDecode(s));
+                s.decodeGraphOmits = omittedPart_;
+            }
+            FOLIO_CUDA_TRY(cudaGraphLaunch(s.decodeGraph, stream_));
+            FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
         }
-        FOLIO_CUDA_TRY(cudaGraphLaunch(s.decodeGraph, stream_));
-        FOLIO_CUDA_TRY(cudaStreamSynchronize(stream_));
         s.length += 1;
         return {};
     }
@@ -1337,7 +1458,12 @@ class CudaBackend final : public Backend {
     int32_t* hostToken_ = nullptr;
     std::string deviceName_;
     int multiprocessors_ = 132;
-    ComponentTimer timer_;
+    ComponentTimer timer_{{"kda", "mla_attention", "moe", "other_gemms"}};
+    int omittedPart_ = -1;  // a DecodePart that decode steps leave out (benchmarks); -1: none
+    // Decode parts, in DecodePart's order.
+    ComponentTimer decodeTimer_{{"embed_and_sample", "kda_projections", "kda_step",
+                                 "mla_projection", "mla_attention", "out_projection", "routing",
+                                 "experts", "shared_expert", "combine", "dense_mlp", "lm_head"}};
 };
 
 }  // namespace

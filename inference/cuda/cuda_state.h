@@ -43,6 +43,7 @@ struct DeviceState final : BackendState {
     uint32_t* seen = nullptr;
     uint64_t seenWords = 0;
     cudaGraphExec_t decodeGraph = nullptr;
+    int decodeGraphOmits = -1;  // the decode part that graph leaves out (benchmarks); -1: none
 
     DeviceState() = default;
     DeviceState(const DeviceState&) = delete;

@@ -3,7 +3,7 @@
 //
 //   folio-bench [--config kimi-linear-48b-a3b | --model DIR] [--contexts 4096,32768,131072]
 //               [--prefill 4096,32768] [--decode-tokens 128] [--question 50] [--chunk N]
-//               [--no-micro | --micro-only]
+//               [--no-micro | --micro-only] [--no-decode-parts]
 //
 // With --config the model is built with deterministic random weights on the GPU; with --model
 // it is loaded from a checkpoint folder. Prints one JSON line per measured point, then a table:
@@ -14,7 +14,10 @@
 // memory in use; the time to first token of a question of --question tokens asked of the
 // resident context (fork, prefill the question, pick its first token); the device-to-device copy
 // bandwidth measured on the spot; the floor (bytes read per token / that bandwidth) and the ratio
-// to it. Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
+// to it. After each context's decode, a few steps captured with CUDA events between the parts of
+// the step (projections, KDA step, MLA attention, routing, experts, ...) give each part's time per
+// token, the bytes it must move and its floor at the measured bandwidth (--no-decode-parts skips
+// them). Then per-layer micro-benchmarks of the KDA and MLA decode steps at the model's sizes
 // and of the KDA and MLA prefill kernels at T = 8K, 32K and 128K, timed with CUDA events.
 // --micro-only runs those micro-benchmarks alone (the real model's sizes, no model built).
 #include <cuda_profiler_api.h>
@@ -56,6 +59,9 @@ struct Options {
     // Brackets two decode steps per context with cudaProfilerStart/Stop, for
     // `ncu --profile-from-start off` to list each kernel of a step.
     bool profileDecode = false;
+    // After each context's timed decode, a few more steps captured with a mark at every switch
+    // between parts of the step, to show where its time goes.
+    bool decodeParts = true;
 };
 
 // A comma-separated list of positive counts; "" or "none" is the empty list. Anything else
@@ -199,6 +205,106 @@ double usedGpuBytes() {
     size_t freeBytes = 0, total = 0;
     cudaMemGetInfo(&freeBytes, &total);
     return static_cast<double>(total - freeBytes);
+}
+
+// ---- where a decode step's time goes ----
+
+struct PartTable {
+    int64_t context;
+    double stepMs;  // the whole step's median over the same steps as the parts' runs
+    std::vector<Backend::DecodePartTime> parts;  // marked GPU time per token
+    std::vector<double> savedMs;  // per part: the step's median less the step's without it
+};
+
+constexpr int kPartSteps = 24;
+
+// Median host time of `steps` decode steps after 2 of warm-up (graph capture among them).
+Result<double> medianStepMs(Engine& engine, Sequence& seq, int32_t& next, Sampler& sampler,
+                            int steps) {
+    std::vector<double> ms;
+    for (int i = 0; i < 2 + steps; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        FOLIO_ASSIGN_OR_RETURN(next, engine.decodeNext(seq, next, sampler));
+        if (i >= 2)
+            ms.push_back(
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() *
+                1e3);
+    }
+    return percentile(ms, 0.5);
+}
+
+// Where a decode step's time goes: each part's GPU time between marks, and what leaving the
+// part's kernels out saves (the other parts then read stale values; only timing is kept).
+Result<PartTable> decodePartsAt(Engine& engine, Sequence& seq, int64_t context, int32_t& next,
+                                Sampler& sampler, double bandwidth) {
+    Backend& backend = engine.backend();
+    PartTable t{context, 0, {}, {}};
+    backend.timeDecodeParts(true);
+    auto marked = medianStepMs(engine, seq, next, sampler, 1);  // the first two warm up
+    (void)backend.decodePartTimes(true);
+    if (marked.ok())
+        marked = medianStepMs(engine, seq, next, sampler, kPartSteps - 2);
+    t.parts = backend.decodePartTimes(true);
+    backend.timeDecodeParts(false);
+    if (!marked.ok())
+        return marked.error();
+    if (t.parts.empty())
+        return makeError(ErrorCode::Unsupported, backend.name(), " does not time decode parts");
+    FOLIO_ASSIGN_OR_RETURN(t.stepMs, medianStepMs(engine, seq, next, sampler, kPartSteps));
+    std::string json;
+    double total = 0;
+    for (size_t i = 0; i < t.parts.size(); ++i) {
+        auto& p = t.parts[i];
+        p.seconds /= kPartSteps;
+        p.bytes /= kPartSteps;
+        total += p.seconds;
+        double saved = 0;
+        if (i > 0 && p.seconds > 0) {  // part 0, embedding and sampling, cannot be left out
+            FOLIO_TRY(backend.omitDecodePart(p.name));
+            auto without = medianStepMs(engine, seq, next, sampler, kPartSteps);
+            FOLIO_TRY(backend.omitDecodePart(""));
+            if (!without.ok())
+                return without.error();
+            saved = t.stepMs - *without;
+        }
+        t.savedMs.push_back(saved);
+        char buf[240];
+        std::snprintf(buf, sizeof buf,
+                      "%s\"%s\":{\"marked_us\":%.1f,\"saved_us\":%.1f,\"MB\":%.2f,"
+                      "\"floor_us\":%.1f}",
+                      json.empty() ? "" : ",", p.name.c_str(), p.seconds * 1e6, saved * 1e3,
+                      p.bytes / 1e6, p.bytes / bandwidth * 1e6);
+        json += buf;
+    }
+    std::printf(
+        "{\"bench\":\"decode_parts\",\"context\":%lld,\"step_ms\":%.3f,"
+        "\"marked_step_ms\":%.3f,\"parts\":{%s}}\n",
+        static_cast<long long>(context), t.stepMs, total * 1e3, json.c_str());
+    return t;
+}
+
+void printDecodeParts(const PartTable& t, double bandwidth) {
+    double total = 0, bytes = 0, saved = 0;
+    for (size_t i = 0; i < t.parts.size(); ++i) {
+        total += t.parts[i].seconds;
+        bytes += t.parts[i].bytes;
+        saved += t.savedMs[i];
+    }
+    std::printf("\ndecode step by part at context %lld: %.3f ms per step (%.3f ms with marks)\n",
+                static_cast<long long>(t.context), t.stepMs, total * 1e3);
+    std::printf("%-17s %9s %9s %9s %9s %7s\n", "part", "marked us", "saved us", "MB/token",
+                "floor us", "saved/floor");
+    for (size_t i = 0; i < t.parts.size(); ++i) {
+        const auto& p = t.parts[i];
+        if (p.seconds == 0 && p.bytes == 0)
+            continue;
+        const double floorUs = p.bytes / bandwidth * 1e6;
+        std::printf("%-17s %9.1f %9.1f %9.2f %9.1f %7.2f\n", p.name.c_str(), p.seconds * 1e6,
+                    t.savedMs[i] * 1e3, p.bytes / 1e6, floorUs,
+                    floorUs > 0 ? t.savedMs[i] * 1e3 / floorUs : 0.0);
+    }
+    std::printf("%-17s %9.1f %9.1f %9.2f %9.1f %7.2f\n", "all", total * 1e6, saved * 1e3,
+                bytes / 1e6, bytes / bandwidth * 1e6, saved * 1e-3 * bandwidth / bytes);
 }
 
 // ---- per-layer micro-benchmarks of the decode steps ----
@@ -710,6 +816,7 @@ int run(const Options& o) {
         double value, p90, floor;
     };
     std::vector<Row> table;
+    std::vector<PartTable> partTables;
     for (int64_t n : o.prefill) {
         std::vector<int32_t> ids(static_cast<size_t>(n));
         for (int32_t& id : ids)
@@ -817,6 +924,15 @@ int run(const Options& o) {
             static_cast<long long>(context), o.decodeTokens, median, p90, floorMs, median / floorMs,
             usedGpuBytes() / (1ull << 30));
         table.push_back({"decode ms/token", context, median, p90, floorMs});
+        if (o.decodeParts) {
+            auto parts = decodePartsAt(*engine, *seq, context, next, sampler, bandwidth);
+            if (!parts.ok()) {
+                std::fprintf(stderr, "folio-bench: decode parts: %s\n",
+                             parts.error().message.c_str());
+                return 1;
+            }
+            partTables.push_back(std::move(*parts));
+        }
     }
     std::printf("\n%-18s %10s %12s %10s %10s %8s\n", "measure", "context", "value", "p90", "floor",
                 "ratio");
@@ -825,6 +941,8 @@ int run(const Options& o) {
                     static_cast<long long>(r.context), r.value, r.p90, r.floor,
                     r.floor > 0 ? r.value / r.floor : 0.0);
     }
+    for (const PartTable& t : partTables)
+        printDecodeParts(t, bandwidth);
     std::fflush(stdout);
     if (o.micro)
         microBenchmarks(c, bandwidth);
@@ -865,12 +983,14 @@ int main(int argc, char** argv) {
             o.microOnly = true;
         else if (arg == "--profile-decode")
             o.profileDecode = true;
+        else if (arg == "--no-decode-parts")
+            o.decodeParts = false;
         else {
             std::fprintf(stderr,
                          "usage: folio-bench [--config kimi-linear-48b-a3b | --model DIR] "
                          "[--contexts 4096,32768,131072|none] [--prefill 4096,32768|none] "
                          "[--decode-tokens N>=100] [--question N] [--chunk N] [--no-micro | "
-                         "--micro-only] [--profile-decode]\n");
+                         "--micro-only] [--profile-decode] [--no-decode-parts]\n");
             return 2;
         }
     }
