@@ -88,7 +88,8 @@ class Backend {
     virtual void timeDecodeParts(bool on) { (void)on; }
     // For benchmarks: decode steps from now on leave out the kernels of the named part (their
     // outputs keep whatever they last held, so the results are wrong), to time the step without
-    // them; an empty name restores the whole step.
+    // them; an empty name restores the whole step. Only after a whole step has run, so that
+    // what the part would have written (the experts' ids, say) holds valid values.
     virtual Status omitDecodePart(const std::string& name) {
         (void)name;
         return makeError(ErrorCode::Unsupported, this->name(), " cannot leave out decode parts");

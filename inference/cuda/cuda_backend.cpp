@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <map>
 
 #include "../checkpoint.h"
@@ -43,6 +44,7 @@ constexpr int kLogitsRowsPerBatch = 64;
 // The largest prefill call the work buffers are planned for (about 0.5 MB of them per token):
 // longer calls re-read every expert's weights and re-expand the attention cache less often.
 constexpr int64_t kMaxForwardTokens = 32768;
+constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
 // The parts a profiled decode step is split into (the decode timer's names, in order).
 enum class DecodePart : int {
     EmbedAndSample = 0,
@@ -58,7 +60,11 @@ enum class DecodePart : int {
     DenseMlp,
     LmHead,
 };
-constexpr int64_t kMinAutomaticChunk = 1024;  // the automatic choice goes no lower
+constexpr const char* kDecodePartNames[] = {"embed_and_sample", "kda_projections", "kda_step",
+                                            "mla_projection",   "mla_attention",   "out_projection",
+                                            "routing",          "experts",         "shared_expert",
+                                            "combine",          "dense_mlp",       "lm_head"};
+static_assert(std::size(kDecodePartNames) == static_cast<size_t>(DecodePart::LmHead) + 1);
 
 const auto sz = [](int64_t n) { return static_cast<size_t>(n); };
 
@@ -1460,10 +1466,7 @@ class CudaBackend final : public Backend {
     int multiprocessors_ = 132;
     ComponentTimer timer_{{"kda", "mla_attention", "moe", "other_gemms"}};
     int omittedPart_ = -1;  // a DecodePart that decode steps leave out (benchmarks); -1: none
-    // Decode parts, in DecodePart's order.
-    ComponentTimer decodeTimer_{{"embed_and_sample", "kda_projections", "kda_step",
-                                 "mla_projection", "mla_attention", "out_projection", "routing",
-                                 "experts", "shared_expert", "combine", "dense_mlp", "lm_head"}};
+    ComponentTimer decodeTimer_{{std::begin(kDecodePartNames), std::end(kDecodePartNames)}};
 };
 
 }  // namespace
